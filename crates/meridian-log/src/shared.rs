@@ -1,0 +1,91 @@
+//! State shared between the `Log` handle and its writer thread.
+
+use crate::segment::SegmentMeta;
+use crate::tail::Tail;
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::sync::watch;
+
+/// Appended records not yet taken by the writer.
+pub(crate) struct Pending {
+    /// Encoded frames, back to back.
+    pub buf: Vec<u8>,
+    /// Offset of each frame in `buf`.
+    pub offsets: Vec<u32>,
+    /// LSN of the last appended record.
+    pub last_lsn: u64,
+    /// Set by `close`: no more appends; the writer drains, fsyncs and exits.
+    pub closing: bool,
+}
+
+impl Pending {
+    /// LSN of the first record in `buf` (meaningful when non-empty).
+    pub(crate) fn first_lsn(&self) -> u64 {
+        self.last_lsn + 1 - self.offsets.len() as u64
+    }
+}
+
+/// Monotonic counters for [`crate::LogStats`].
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub records_written: AtomicU64,
+    pub write_batches: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub last_fsync_micros: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub pending: Mutex<Pending>,
+    /// The writer sleeps on this when nothing is pending.
+    pub work: Condvar,
+    /// Appenders sleep on this while the pending buffer is full.
+    pub space: Condvar,
+    pub last_lsn: AtomicU64,
+    pub durable_lsn: AtomicU64,
+    pub durable_tx: watch::Sender<u64>,
+    pub poisoned: AtomicBool,
+    pub poison_reason: Mutex<Option<String>>,
+    pub segments: Mutex<Vec<SegmentMeta>>,
+    pub tail: Mutex<Tail>,
+    pub counters: Counters,
+    /// Test hook: the next write fails.
+    pub fail_next_write: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn poison_reason(&self) -> String {
+        self.poison_reason
+            .lock()
+            .clone()
+            .unwrap_or_else(|| "unknown failure".into())
+    }
+
+    /// Marks the log failed and wakes everyone waiting on it. Records not yet
+    /// durable never will be.
+    pub(crate) fn poison(&self, reason: String) {
+        tracing::error!(%reason, "log poisoned; refusing further appends");
+        self.poison_reason.lock().get_or_insert(reason);
+        {
+            // Under the pending lock so an appender cannot check the flag and
+            // then miss the wakeup.
+            let _pending = self.pending.lock();
+            self.poisoned.store(true, Ordering::Release);
+        }
+        self.space.notify_all();
+        self.durable_tx.send_modify(|_| {});
+    }
+
+    /// Makes records up to `lsn` visible as durable.
+    pub(crate) fn publish_durable(&self, lsn: u64) {
+        assert!(
+            lsn >= self.durable_lsn.load(Ordering::Relaxed),
+            "durable LSN must not go backwards"
+        );
+        self.durable_lsn.store(lsn, Ordering::Release);
+        self.durable_tx.send_replace(lsn);
+    }
+}

@@ -1,0 +1,243 @@
+//! The writer thread: group commit of pending records to the active segment.
+
+use crate::config::{FsyncPolicy, EVERYSEC_INTERVAL_MS, PENDING_RETAIN_BYTES_MAX};
+use crate::error::LogError;
+use crate::segment::{self, SegmentMeta};
+use crate::shared::Shared;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Records taken from the pending buffer in one go.
+struct Batch {
+    buf: Vec<u8>,
+    offsets: Vec<u32>,
+    first_lsn: u64,
+}
+
+pub(crate) struct Writer {
+    pub shared: Arc<Shared>,
+    pub dir: PathBuf,
+    pub policy: FsyncPolicy,
+    pub segment_bytes_max: u64,
+    /// The active segment, opened for appending.
+    pub file: File,
+    pub path: PathBuf,
+    pub segment_first_lsn: u64,
+    pub segment_bytes: u64,
+    /// LSN of the next record to write.
+    pub next_lsn: u64,
+    pub last_sync: Instant,
+    /// Bytes were written since the last fsync.
+    pub unsynced: bool,
+    /// Segments sealed without an fsync (policy `No`); `close` fsyncs them.
+    pub unsynced_sealed: Vec<PathBuf>,
+}
+
+/// Poisons the log if the writer thread unwinds, so no waiter hangs forever.
+struct PanicGuard(Arc<Shared>);
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poison("log writer thread panicked".into());
+        }
+    }
+}
+
+impl Writer {
+    /// Runs until the log is closed or poisoned.
+    pub(crate) fn run(mut self) {
+        let _guard = PanicGuard(self.shared.clone());
+        let mut batch = Batch {
+            buf: Vec::new(),
+            offsets: Vec::new(),
+            first_lsn: 0,
+        };
+        loop {
+            let closing = self.take(&mut batch);
+            let result = self.step(&batch, closing);
+            batch.buf.clear();
+            batch.offsets.clear();
+            if batch.buf.capacity() > PENDING_RETAIN_BYTES_MAX {
+                batch.buf = Vec::new();
+                batch.offsets = Vec::new();
+            }
+            if let Err(e) = result {
+                self.shared.poison(e.to_string());
+                return;
+            }
+            if closing {
+                return;
+            }
+        }
+    }
+
+    /// Sleeps until records are pending, the log is closing, or an EverySec
+    /// fsync is due; then swaps the pending buffer into `batch` (which is
+    /// empty). Returns whether the log is closing.
+    fn take(&mut self, batch: &mut Batch) -> bool {
+        let shared = Arc::clone(&self.shared);
+        let mut p = shared.pending.lock();
+        while p.offsets.is_empty() && !p.closing {
+            match self.sync_deadline() {
+                Some(deadline) if Instant::now() >= deadline => break,
+                Some(deadline) => {
+                    shared.work.wait_until(&mut p, deadline);
+                }
+                None => shared.work.wait(&mut p),
+            }
+        }
+        batch.first_lsn = p.first_lsn();
+        std::mem::swap(&mut p.buf, &mut batch.buf);
+        std::mem::swap(&mut p.offsets, &mut batch.offsets);
+        let closing = p.closing;
+        drop(p);
+        shared.space.notify_all();
+        closing
+    }
+
+    /// When the next EverySec fsync is due, if there is unsynced data.
+    fn sync_deadline(&self) -> Option<Instant> {
+        (self.policy == FsyncPolicy::EverySec && self.unsynced)
+            .then(|| self.last_sync + Duration::from_millis(EVERYSEC_INTERVAL_MS))
+    }
+
+    fn step(&mut self, batch: &Batch, closing: bool) -> Result<(), LogError> {
+        if !batch.offsets.is_empty() {
+            self.write_batch(batch)?;
+        }
+        let due = self.sync_deadline().is_some_and(|d| Instant::now() >= d);
+        if due || (closing && self.unsynced) {
+            self.sync()?;
+        }
+        if closing {
+            self.sync_sealed()?;
+        }
+        Ok(())
+    }
+
+    /// Writes one batch, fsyncs it under `Always`, then indexes it, adds it to
+    /// the tail and publishes it as durable, and rotates if the segment is full.
+    fn write_batch(&mut self, batch: &Batch) -> Result<(), LogError> {
+        let count = batch.offsets.len() as u64;
+        assert_eq!(
+            batch.first_lsn, self.next_lsn,
+            "batches must continue the log"
+        );
+        assert_eq!(batch.offsets[0], 0, "a batch starts with a frame");
+        if self.shared.fail_next_write.swap(false, Ordering::AcqRel) {
+            return Err(LogError::io(
+                "write",
+                &self.path,
+                io::Error::other("injected write failure"),
+            ));
+        }
+        self.file
+            .write_all(&batch.buf)
+            .map_err(|e| LogError::io("write", &self.path, e))?;
+        self.unsynced = true;
+        if self.policy == FsyncPolicy::Always {
+            self.sync()?;
+        }
+
+        let base = self.segment_bytes;
+        {
+            let mut segments = self.shared.segments.lock();
+            let meta = segments
+                .last_mut()
+                .expect("there is always an active segment");
+            assert_eq!(
+                meta.first_lsn, self.segment_first_lsn,
+                "index tracks the active segment"
+            );
+            let ends = batch.offsets[1..]
+                .iter()
+                .map(|&o| o as usize)
+                .chain(std::iter::once(batch.buf.len()));
+            for (i, (&start, end)) in batch.offsets.iter().zip(ends).enumerate() {
+                meta.note(
+                    batch.first_lsn + i as u64,
+                    base + u64::from(start),
+                    base + end as u64,
+                );
+            }
+        }
+        self.segment_bytes += batch.buf.len() as u64;
+        let last_lsn = batch.first_lsn + count - 1;
+        self.next_lsn = last_lsn + 1;
+
+        let c = &self.shared.counters;
+        c.records_written.fetch_add(count, Ordering::Relaxed);
+        c.write_batches.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .tail
+            .lock()
+            .push(batch.first_lsn, &batch.buf, &batch.offsets);
+        self.shared.publish_durable(last_lsn);
+
+        if self.segment_bytes >= self.segment_bytes_max {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), LogError> {
+        let start = Instant::now();
+        self.file
+            .sync_data()
+            .map_err(|e| LogError::io("fsync", &self.path, e))?;
+        let c = &self.shared.counters;
+        c.fsyncs.fetch_add(1, Ordering::Relaxed);
+        c.last_fsync_micros
+            .store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.last_sync = Instant::now();
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// fsyncs segments sealed without one (policy `No`) and the directory.
+    fn sync_sealed(&mut self) -> Result<(), LogError> {
+        if self.unsynced_sealed.is_empty() {
+            return Ok(());
+        }
+        for path in self.unsynced_sealed.drain(..) {
+            match File::open(&path).and_then(|f| f.sync_all()) {
+                Ok(()) => {}
+                // Truncated away meanwhile: nothing to make durable.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io("fsync", path, e)),
+            }
+        }
+        segment::sync_dir(&self.dir)
+    }
+
+    /// Seals the active segment (fsynced unless the policy is `No`) and starts
+    /// a new one named after the next LSN.
+    fn rotate(&mut self) -> Result<(), LogError> {
+        let durable = self.policy != FsyncPolicy::No;
+        if durable && self.unsynced {
+            self.sync()?;
+        }
+        if !durable {
+            self.unsynced_sealed.push(self.path.clone());
+        }
+        let (file, path) = segment::create(&self.dir, self.next_lsn, durable)?;
+        tracing::debug!(segment = %path.display(), "log segment rotated");
+        self.shared
+            .segments
+            .lock()
+            .push(SegmentMeta::new(self.next_lsn, path.clone()));
+        self.file = file;
+        self.path = path;
+        self.segment_first_lsn = self.next_lsn;
+        self.segment_bytes = crate::frame::SEGMENT_HEADER_BYTES;
+        // Under `No` the new header is unsynced like everything else; `close`
+        // fsyncs it.
+        self.unsynced = !durable;
+        Ok(())
+    }
+}

@@ -1,0 +1,192 @@
+//! String commands. Strings are last-write-wins registers on the hybrid
+//! logical clock; a value replaced concurrently counts as a conflict.
+//!
+//! ```text
+//! SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
+//! GET key                   $value | null
+//! GETSET key value          $old | null
+//! MGET key [key ...]        array of $value | null
+//! MSET key value [key value ...]   +OK (each key is its own replicated write)
+//! APPEND key value          :new length
+//! STRLEN key                :length
+//! ```
+
+use super::{CmdResult, Ctx};
+use bytes::{Bytes, BytesMut};
+use meridian_core::op::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
+use meridian_core::Write;
+use meridian_resp::{Args, CommandError, Reply};
+
+/// Refuses keys and values over the limits every region can carry.
+pub fn check_sizes(key: &[u8], value: &[u8]) -> Result<(), CommandError> {
+    if key.len() > KEY_BYTES_MAX {
+        return Err(CommandError::new(format!(
+            "ERR key is {} bytes; the limit is {KEY_BYTES_MAX}",
+            key.len()
+        )));
+    }
+    if value.len() > VALUE_BYTES_MAX {
+        return Err(CommandError::new(format!(
+            "ERR string exceeds maximum allowed size ({VALUE_BYTES_MAX} bytes)"
+        )));
+    }
+    Ok(())
+}
+
+pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::bulk_or_null(ctx.node.get(&args[1], ctx.now_ms)))
+}
+
+pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    Ok(Reply::Array(
+        args[1..]
+            .iter()
+            .map(|k| Reply::bulk_or_null(ctx.node.get(k, ctx.now_ms)))
+            .collect(),
+    ))
+}
+
+pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let len = ctx.node.get(&args[1], ctx.now_ms).map_or(0, |v| v.len());
+    Ok(Reply::integer(len as i64))
+}
+
+#[derive(PartialEq)]
+enum Cond {
+    Always,
+    Nx,
+    Xx,
+}
+
+enum Ttl {
+    None,
+    At(u64),
+    Keep,
+}
+
+pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut a = Args::new(args);
+    let key = a.next_bytes()?.clone();
+    let value = a.next_bytes()?.clone();
+    check_sizes(&key, &value)?;
+    let mut cond = Cond::Always;
+    let mut get = false;
+    let mut ttl = Ttl::None;
+    let syntax = || CommandError::new(meridian_resp::parse::SYNTAX_ERROR);
+    while a.remaining() > 0 {
+        let opt = a.next_bytes()?.to_ascii_uppercase();
+        match opt.as_slice() {
+            b"NX" if cond == Cond::Always => cond = Cond::Nx,
+            b"XX" if cond == Cond::Always => cond = Cond::Xx,
+            b"GET" => get = true,
+            b"KEEPTTL" if matches!(ttl, Ttl::None) => ttl = Ttl::Keep,
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if matches!(ttl, Ttl::None) => {
+                let n = a.next_i64()?;
+                let at = expire_at(ctx.now_ms, &opt, n)
+                    .ok_or_else(|| CommandError::new("ERR invalid expire time in 'set' command"))?;
+                ttl = Ttl::At(at);
+            }
+            _ => return Err(syntax()),
+        }
+    }
+    let old = ctx.node.get(&key, ctx.now_ms);
+    let proceed = match cond {
+        Cond::Always => true,
+        Cond::Nx => old.is_none(),
+        Cond::Xx => old.is_some(),
+    };
+    if proceed {
+        let expire_at_ms = match ttl {
+            Ttl::None => None,
+            Ttl::At(at) => Some(at),
+            Ttl::Keep if old.is_some() => ctx.node.keys().get(&key).and_then(|s| s.expire_at_ms()),
+            Ttl::Keep => None,
+        };
+        ctx.write(
+            key,
+            Write::Set {
+                value,
+                expire_at_ms,
+            },
+        );
+    }
+    Ok(match (get, proceed) {
+        (true, _) => Reply::bulk_or_null(old),
+        (false, true) => Reply::ok(),
+        (false, false) => Reply::Null,
+    })
+}
+
+/// The absolute expiry time for `EX n`, `PX n`, `EXAT n` or `PXAT n`, or
+/// `None` if it is not positive or overflows.
+fn expire_at(now_ms: u64, unit: &[u8], n: i64) -> Option<u64> {
+    if n <= 0 {
+        return None;
+    }
+    let n = n as u64;
+    match unit {
+        b"EX" => now_ms.checked_add(n.checked_mul(1000)?),
+        b"PX" => now_ms.checked_add(n),
+        b"EXAT" => n.checked_mul(1000),
+        _ => Some(n),
+    }
+}
+
+pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    check_sizes(&args[1], &args[2])?;
+    let old = ctx.node.get(&args[1], ctx.now_ms);
+    ctx.write(
+        args[1].clone(),
+        Write::Set {
+            value: args[2].clone(),
+            expire_at_ms: None,
+        },
+    );
+    Ok(Reply::bulk_or_null(old))
+}
+
+pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    if args.len() % 2 != 1 {
+        return Err(CommandError::new(meridian_resp::wrong_args("mset")));
+    }
+    for pair in args[1..].chunks(2) {
+        check_sizes(&pair[0], &pair[1])?;
+    }
+    for pair in args[1..].chunks(2) {
+        ctx.write(
+            pair[0].clone(),
+            Write::Set {
+                value: pair[1].clone(),
+                expire_at_ms: None,
+            },
+        );
+    }
+    Ok(Reply::ok())
+}
+
+pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let visible = ctx.node.get(&args[1], ctx.now_ms);
+    let expire_at_ms = match visible {
+        Some(_) => ctx.node.keys().get(&args[1]).and_then(|s| s.expire_at_ms()),
+        None => None,
+    };
+    let old = visible.unwrap_or_default();
+    if old.len() + args[2].len() > VALUE_BYTES_MAX {
+        return Err(CommandError::new(format!(
+            "ERR string exceeds maximum allowed size ({VALUE_BYTES_MAX} bytes)"
+        )));
+    }
+    check_sizes(&args[1], b"")?;
+    let mut value = BytesMut::with_capacity(old.len() + args[2].len());
+    value.extend_from_slice(&old);
+    value.extend_from_slice(&args[2]);
+    let len = value.len();
+    ctx.write(
+        args[1].clone(),
+        Write::Set {
+            value: value.freeze(),
+            expire_at_ms,
+        },
+    );
+    Ok(Reply::integer(len as i64))
+}

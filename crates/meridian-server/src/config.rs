@@ -1,0 +1,104 @@
+//! Server settings, from command-line flags.
+
+use anyhow::{bail, Context};
+use meridian_core::region::valid_region_name;
+use meridian_log::FsyncPolicy;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Shortest accepted cluster secret, in bytes. The secret is what keeps a
+/// stranger from joining the cluster and injecting writes; a short one can be
+/// guessed offline from a captured handshake.
+pub const CLUSTER_SECRET_BYTES_MIN: usize = 8;
+
+/// Settings of one region server (`meridian server`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// This region's name (a-z, 0-9, '-', '_').
+    #[arg(long)]
+    pub region: String,
+    /// Address for Redis clients (RESP).
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    pub listen: SocketAddr,
+    /// Address for replication links from other regions.
+    #[arg(long, default_value = "127.0.0.1:7379")]
+    pub repl: SocketAddr,
+    /// Another region and its replication address, NAME=HOST:PORT; once per
+    /// other region.
+    #[arg(long = "peer", value_name = "NAME=ADDR", value_parser = parse_peer)]
+    pub peers: Vec<Peer>,
+    /// Directory holding this region's log (created if missing).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// When a write is fsynced before it is acknowledged: always (group
+    /// commit), everysec (written before the reply, fsynced each second), no.
+    #[arg(long, default_value = "everysec")]
+    pub fsync: FsyncPolicy,
+    /// Name of the cluster; regions of another cluster are refused.
+    #[arg(long, default_value = "meridian")]
+    pub cluster: String,
+    /// Secret shared by every region of the cluster, proven at each link's
+    /// handshake and never sent.
+    #[arg(long, env = "MERIDIAN_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: String,
+}
+
+/// One `--peer NAME=ADDR`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub name: String,
+    pub addr: String,
+}
+
+fn parse_peer(s: &str) -> Result<Peer, String> {
+    let (name, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=HOST:PORT, got {s:?}"))?;
+    if !valid_region_name(name) {
+        return Err(format!("invalid region name {name:?}"));
+    }
+    if !addr.contains(':') {
+        return Err(format!("expected HOST:PORT after '=', got {addr:?}"));
+    }
+    Ok(Peer {
+        name: name.to_string(),
+        addr: addr.to_string(),
+    })
+}
+
+impl ServerArgs {
+    /// Checks what flags alone cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !valid_region_name(&self.region) {
+            bail!(
+                "--region {:?} is invalid: use 1 to 64 characters from a-z, 0-9, '-' and '_'",
+                self.region
+            );
+        }
+        if self.cluster_secret.len() < CLUSTER_SECRET_BYTES_MIN {
+            bail!("--cluster-secret must be at least {CLUSTER_SECRET_BYTES_MIN} bytes");
+        }
+        if self.cluster.is_empty() || self.cluster.len() > meridian_core::protocol::NAME_BYTES_MAX {
+            bail!("--cluster must be 1 to 256 bytes");
+        }
+        for p in &self.peers {
+            if p.name == self.region {
+                bail!("--peer {} names this region itself", p.name);
+            }
+        }
+        let mut names: Vec<&str> = self.peers.iter().map(|p| p.name.as_str()).collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            bail!("--peer {} given twice", w[0]);
+        }
+        meridian_core::Regions::new(self.region_names()).context("region set")?;
+        Ok(())
+    }
+
+    /// This region and its peers.
+    pub fn region_names(&self) -> Vec<String> {
+        std::iter::once(self.region.clone())
+            .chain(self.peers.iter().map(|p| p.name.clone()))
+            .collect()
+    }
+}

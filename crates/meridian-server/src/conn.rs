@@ -1,0 +1,167 @@
+//! One client connection: read requests, run each pipeline under one hold of
+//! the state lock, wait until its writes are durable, then reply.
+
+use crate::cmd::{self, Ctx};
+use crate::shared::{now_ms, Counters, Shared};
+use bytes::BytesMut;
+use meridian_resp::{encode, parse_request_bytes, Protocol, Reply};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Most client connections at once (Redis's default `maxclients`). Each holds
+/// buffers; past this, new connections get an error and are closed.
+pub const CLIENTS_MAX: u64 = 10_000;
+
+/// Largest unparsed input one client may have buffered, in bytes: one
+/// maximal value with room for its command. A client sending more without
+/// completing a request is closed (Redis's `client-query-buffer-limit`).
+pub const QUERY_BUFFER_BYTES_MAX: usize = meridian_core::op::VALUE_BYTES_MAX + 1024 * 1024;
+
+/// Most requests run under one hold of the state lock, so that one deeply
+/// pipelining client cannot starve the others.
+pub const PIPELINE_REQUESTS_MAX: usize = 1024;
+
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Per-connection state.
+pub struct ConnState {
+    pub id: u64,
+    pub name: Option<String>,
+    pub proto: Protocol,
+    pub addr: SocketAddr,
+    pub closing: bool,
+}
+
+/// Accepts client connections forever.
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("client accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        Counters::bump(&shared.counters.connections_received);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let c = &shared.counters;
+            if c.connected_clients.fetch_add(1, Ordering::Relaxed) >= CLIENTS_MAX {
+                Counters::bump(&c.rejected_connections);
+                let mut s = stream;
+                let _ = s.write_all(b"-ERR max number of clients reached\r\n").await;
+            } else if let Err(e) = handle(&shared, stream, addr).await {
+                tracing::debug!(%addr, "client connection ended: {e}");
+            }
+            c.connected_clients.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn handle(shared: &Shared, mut stream: TcpStream, addr: SocketAddr) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut conn = ConnState {
+        id: Counters::bump(&shared.counters.next_client_id),
+        name: None,
+        proto: Protocol::Resp2,
+        addr,
+        closing: false,
+    };
+    let mut inbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut out = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut requests = Vec::new();
+    loop {
+        inbuf.reserve(READ_CHUNK_BYTES);
+        if stream.read_buf(&mut inbuf).await? == 0 {
+            return Ok(());
+        }
+        loop {
+            let mut fatal = None;
+            while requests.len() < PIPELINE_REQUESTS_MAX {
+                match parse_request_bytes(&mut inbuf) {
+                    Ok(Some(req)) => requests.push(req),
+                    Ok(None) => break,
+                    Err(e) => {
+                        fatal = Some(e);
+                        break;
+                    }
+                }
+            }
+            let mut fatal = fatal.map(|e| e.to_string());
+            if fatal.is_none() && requests.is_empty() && inbuf.len() > QUERY_BUFFER_BYTES_MAX {
+                fatal = Some(format!(
+                    "ERR Protocol error: query buffer over {QUERY_BUFFER_BYTES_MAX} bytes"
+                ));
+            }
+            let more = requests.len() == PIPELINE_REQUESTS_MAX;
+            let lsn = run_pipeline(shared, &mut conn, &mut requests, &mut out);
+            if lsn > 0 {
+                if let Err(e) = shared.log.wait_durable(lsn).await {
+                    // Replies already encoded cannot be taken back; report
+                    // the failure on the connection and close it.
+                    out.clear();
+                    let msg = format!("MISCONF Meridian cannot persist writes: {e}");
+                    encode(&Reply::error(msg), conn.proto, &mut out);
+                    conn.closing = true;
+                }
+            }
+            if let Some(e) = fatal {
+                Counters::bump(&shared.counters.protocol_errors);
+                let msg = if e.starts_with("ERR ") {
+                    e
+                } else {
+                    format!("ERR {e}")
+                };
+                encode(&Reply::error(msg), conn.proto, &mut out);
+                conn.closing = true;
+            }
+            if !out.is_empty() {
+                stream.write_all(&out).await?;
+                out.clear();
+            }
+            if conn.closing {
+                return Ok(());
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+}
+
+/// Runs the requests under one hold of the state lock; returns the highest
+/// log position written (0 if none).
+fn run_pipeline(
+    shared: &Shared,
+    conn: &mut ConnState,
+    requests: &mut Vec<meridian_resp::Request>,
+    out: &mut BytesMut,
+) -> u64 {
+    if requests.is_empty() {
+        return 0;
+    }
+    let mut node = shared.node.lock();
+    let mut ctx = Ctx {
+        shared,
+        node: &mut node,
+        conn,
+        now_ms: now_ms(),
+        lsn: 0,
+    };
+    for req in requests.drain(..) {
+        if req.args.is_empty() {
+            continue;
+        }
+        shared.counters.commands.fetch_add(1, Ordering::Relaxed);
+        let reply = cmd::dispatch(&mut ctx, &req.args);
+        encode(&reply, ctx.conn.proto, out);
+        if ctx.conn.closing {
+            break;
+        }
+    }
+    ctx.lsn
+}

@@ -1,0 +1,210 @@
+//! The outgoing link to one peer: connect, authenticate, then stream this
+//! region's own ops from the log, resuming where the peer left off.
+//!
+//! The link reads the log, never the live state, so a slow or dead peer
+//! never blocks local writes, and what it has not received waits on disk
+//! (the log keeps only a bounded tail in memory).
+
+use super::auth::{self, Side, Transcript};
+use super::framed::{self, FrameReader, FrameWriter};
+use super::{
+    HANDSHAKE_TIMEOUT, HEARTBEAT_INTERVAL, LINK_SILENCE_MAX, RECONNECT_DELAY_MAX,
+    RECONNECT_DELAY_MIN,
+};
+use crate::shared::{LinkState, PeerStatus, Shared};
+use anyhow::{anyhow, bail, Context};
+use meridian_core::link::Outbound;
+use meridian_core::op::peek_dot;
+use meridian_core::protocol::{Msg, BATCH_BYTES_MAX, BATCH_RECORDS_MAX, PROTOCOL_VERSION};
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+
+/// Runs the link to peer number `index` forever, reconnecting with backoff.
+pub async fn run(shared: Arc<Shared>, index: usize) {
+    let peer = &shared.peers[index];
+    let regions = shared.node.lock().regions().len();
+    let me = shared.node.lock().me();
+    let mut link = Outbound::new(me, peer.id, regions, shared.log.first_lsn());
+    let mut delay = RECONNECT_DELAY_MIN;
+    loop {
+        set_state(peer, LinkState::Connecting);
+        match session(&shared, peer, &mut link).await {
+            Ok(()) => {}
+            Err(e) => {
+                let msg = format!("{e:#}");
+                let refused =
+                    msg.contains("refused by peer") || msg.contains("failed authentication");
+                if refused {
+                    tracing::warn!(peer = %peer.name, "replication link refused: {msg}");
+                    set_state(peer, LinkState::Refused(msg));
+                } else {
+                    tracing::debug!(peer = %peer.name, "replication link down: {msg}");
+                    set_state(peer, LinkState::Down(msg));
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(RECONNECT_DELAY_MAX);
+        if matches!(peer.out.lock().state, LinkState::Connected) {
+            delay = RECONNECT_DELAY_MIN;
+        }
+    }
+}
+
+fn set_state(peer: &PeerStatus, state: LinkState) {
+    peer.out.lock().state = state;
+}
+
+async fn session(shared: &Shared, peer: &PeerStatus, link: &mut Outbound) -> anyhow::Result<()> {
+    let stream = timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(&peer.addr))
+        .await
+        .map_err(|_| anyhow!("connect to {} timed out", peer.addr))?
+        .with_context(|| format!("connect to {}", peer.addr))?;
+    let (mut rd, mut wr) = framed::split(stream);
+    let vv = handshake(shared, peer, &mut rd, &mut wr).await?;
+    let resume = link.on_welcome(vv, shared.log.first_lsn());
+    {
+        let mut out = peer.out.lock();
+        out.state = LinkState::Connected;
+        out.connects += 1;
+    }
+    tracing::info!(peer = %peer.name, resume_lsn = resume, "replication link up");
+    stream_ops(shared, peer, link, &mut rd, &mut wr).await
+}
+
+async fn handshake(
+    shared: &Shared,
+    peer: &PeerStatus,
+    rd: &mut FrameReader,
+    wr: &mut FrameWriter,
+) -> anyhow::Result<meridian_core::VersionVector> {
+    let args = &shared.args;
+    let regions: Vec<String> = shared.node.lock().regions().names().to_vec();
+    let my_nonce = auth::nonce();
+    wr.send(&Msg::Hello {
+        protocol: PROTOCOL_VERSION,
+        cluster: args.cluster.clone(),
+        region: args.region.clone(),
+        regions,
+        nonce: my_nonce.clone(),
+    })
+    .await?;
+    let reply = timeout(HANDSHAKE_TIMEOUT, rd.read())
+        .await
+        .map_err(|_| anyhow!("handshake timed out"))??;
+    let (their_region, their_nonce, proof) = match reply {
+        Msg::Challenge {
+            region,
+            nonce,
+            proof,
+        } => (region, nonce, proof),
+        Msg::Refused { reason } => bail!("refused by peer: {reason}"),
+        other => bail!("unexpected handshake message {other:?}"),
+    };
+    if their_region != peer.name {
+        bail!(
+            "refused by us: dialled {} but {their_region} answered",
+            peer.name
+        );
+    }
+    let t = Transcript {
+        cluster: &args.cluster,
+        dialer: &args.region,
+        acceptor: &peer.name,
+        dialer_nonce: &my_nonce,
+        acceptor_nonce: &their_nonce,
+    };
+    if !auth::verify(&args.cluster_secret, Side::Acceptor, &t, &proof) {
+        bail!(
+            "peer {} failed authentication: wrong cluster secret",
+            peer.name
+        );
+    }
+    wr.send(&Msg::Auth {
+        proof: auth::prove(&args.cluster_secret, Side::Dialer, &t),
+    })
+    .await?;
+    match timeout(HANDSHAKE_TIMEOUT, rd.read())
+        .await
+        .map_err(|_| anyhow!("handshake timed out"))??
+    {
+        Msg::Welcome { vv } => Ok(vv),
+        Msg::Refused { reason } => bail!("refused by peer: {reason}"),
+        other => bail!("unexpected handshake message {other:?}"),
+    }
+}
+
+async fn stream_ops(
+    shared: &Shared,
+    peer: &PeerStatus,
+    link: &mut Outbound,
+    rd: &mut FrameReader,
+    wr: &mut FrameWriter,
+) -> anyhow::Result<()> {
+    let mut durable = shared.log.subscribe();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+    let mut last_heard = Instant::now();
+    let mut last_sent = Instant::now();
+    loop {
+        // Send everything durable that the window allows.
+        while link.can_send() && link.next_lsn() <= shared.log.durable_lsn() {
+            let from = link.next_lsn();
+            let records = shared
+                .log
+                .read_from(from, BATCH_RECORDS_MAX, BATCH_BYTES_MAX)
+                .context("read log")?;
+            let Some(&(last_lsn, _)) = records.last() else {
+                break;
+            };
+            let mut max_seq = 0;
+            let mut batch = Vec::new();
+            for (_, rec) in records {
+                let dot = peek_dot(&rec).context("log record")?;
+                if link.wants(dot) {
+                    max_seq = max_seq.max(dot.seq);
+                    batch.push(rec);
+                }
+            }
+            if !batch.is_empty() {
+                let n = batch.len() as u64;
+                wr.send(&Msg::Batch { records: batch }).await?;
+                last_sent = Instant::now();
+                let mut out = peer.out.lock();
+                out.ops_sent += n;
+                out.batches_sent += 1;
+            }
+            link.on_sent(last_lsn, max_seq);
+        }
+        let caught_up = link.next_lsn() > shared.log.durable_lsn();
+        tokio::select! {
+            msg = rd.read() => {
+                last_heard = Instant::now();
+                match msg? {
+                    Msg::Ack { vv } => {
+                        link.on_ack(vv);
+                        let my_vv = shared.node.lock().vv().clone();
+                        peer.out.lock().ops_behind = link.ops_behind(&my_vv);
+                    }
+                    Msg::Heartbeat => {}
+                    Msg::Refused { reason } => bail!("refused by peer: {reason}"),
+                    other => bail!("unexpected message on link: {other:?}"),
+                }
+            }
+            changed = durable.changed(), if caught_up && link.can_send() => {
+                changed.map_err(|_| anyhow!("log closed"))?;
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > LINK_SILENCE_MAX {
+                    bail!("no word from peer for {:?}", LINK_SILENCE_MAX);
+                }
+                if last_sent.elapsed() >= HEARTBEAT_INTERVAL {
+                    wr.send(&Msg::Heartbeat).await?;
+                    last_sent = Instant::now();
+                }
+                let my_vv = shared.node.lock().vv().clone();
+                peer.out.lock().ops_behind = link.ops_behind(&my_vv);
+            }
+        }
+    }
+}
