@@ -50,6 +50,13 @@ impl CausalBuffer {
         self.len >= PENDING_OPS_MAX
     }
 
+    /// True if an op with this dot is held.
+    pub fn holds(&self, op: &Op) -> bool {
+        self.by_origin
+            .get(&op.dot.region)
+            .is_some_and(|ops| ops.contains_key(&op.dot.seq))
+    }
+
     /// Holds `op` until its causes arrive. A duplicate replaces nothing.
     pub fn hold(&mut self, op: Op) {
         let slot = self.by_origin.entry(op.dot.region).or_default();

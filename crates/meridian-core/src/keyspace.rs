@@ -43,8 +43,6 @@ impl Keyspace {
 
     /// Applies one op. Ops must arrive in causal order (the node ensures it).
     pub fn apply(&mut self, op: &Op) -> Applied {
-        let was_live;
-        let applied;
         let state = match &op.body {
             OpBody::Del { .. } => match self.map.get_mut(&op.key) {
                 Some(s) => s,
@@ -54,8 +52,8 @@ impl Keyspace {
             },
             _ => self.map.entry(op.key.clone()).or_default(),
         };
-        was_live = state.has_content();
-        applied = match &op.body {
+        let was_live = state.has_content();
+        let applied = match &op.body {
             OpBody::Set {
                 value,
                 expire_at_ms,

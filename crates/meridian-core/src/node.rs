@@ -161,7 +161,7 @@ impl Node {
         if origin.index() >= self.regions.len() {
             return Err(ReceiveError::UnknownRegion(origin.0));
         }
-        if self.vv.covers(op.dot) {
+        if self.vv.covers(op.dot) || self.pending.holds(&op) {
             self.stats.duplicates += 1;
             return Ok(Received {
                 applied: Vec::new(),

@@ -42,3 +42,13 @@ pub use error::LogError;
 pub use log::{Log, LOCK_FILE_NAME};
 pub use segment::{SEGMENT_NAME_DIGITS, SEGMENT_SUFFIX};
 pub use stats::LogStats;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::Log>();
+        assert_send_sync::<super::LogError>();
+    }
+}

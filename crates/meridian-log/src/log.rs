@@ -7,7 +7,8 @@ use crate::recover;
 use crate::shared::{Counters, Pending, Shared};
 use crate::stats::LogStats;
 use crate::tail::{Collector, Tail};
-use crate::writer::Writer;
+use crate::config::FsyncPolicy;
+use crate::writer::{self, Writer};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use std::fs::{self, File, OpenOptions};
@@ -27,6 +28,10 @@ pub const LOCK_FILE_NAME: &str = "LOCK";
 /// [`Log::open`] returns.
 pub struct Log {
     shared: Arc<Shared>,
+    policy: FsyncPolicy,
+    /// The writer state; whoever holds it writes (the thread, or a caller
+    /// flushing inline).
+    state: Arc<Mutex<Writer>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Holds the directory lock for the life of the log.
     _lock: File,
@@ -90,14 +95,19 @@ impl Log {
             last_sync: Instant::now(),
             unsynced: false,
             unsynced_sealed: Vec::new(),
+            scratch: Default::default(),
         };
+        let state = Arc::new(Mutex::new(writer));
+        let (thread_state, thread_shared, policy) = (state.clone(), shared.clone(), cfg.fsync);
         let handle = std::thread::Builder::new()
             .name("meridian-log-writer".into())
-            .spawn(move || writer.run())
+            .spawn(move || writer::run(thread_state, thread_shared, policy))
             .map_err(|e| LogError::io("spawn writer thread", &cfg.dir, e))?;
         tracing::info!(dir = %cfg.dir.display(), last_lsn, fsync = %cfg.fsync, "log opened");
         Ok(Arc::new(Log {
             shared,
+            policy: cfg.fsync,
+            state,
             writer: Mutex::new(Some(handle)),
             _lock: lock,
         }))
@@ -145,7 +155,11 @@ impl Log {
         p.last_lsn = lsn;
         shared.last_lsn.store(lsn, Ordering::Release);
         drop(p);
-        shared.work.notify_one();
+        if self.policy == FsyncPolicy::Always {
+            // Under the other policies callers write inline (`flush`), and
+            // waking the thread for every append would cost a context switch.
+            shared.work.notify_one();
+        }
         Ok(lsn)
     }
 
@@ -166,8 +180,31 @@ impl Log {
         self.shared.segments.lock()[0].first_lsn
     }
 
-    /// Waits until `durable_lsn() >= lsn`. Returns an error if the log is
-    /// poisoned first, or if `lsn` was never appended.
+    /// True once a write or fsync has failed; appends are then refused.
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.is_poisoned()
+    }
+
+    /// Writes every appended record now, on the calling thread, and makes it
+    /// durable, unless the policy is `Always`, where the writer thread does
+    /// the writing (its fsync must not block the caller's thread). This is
+    /// how the server avoids a context switch per pipeline: like Redis, it
+    /// writes its log itself before replying. Concurrent callers serialise on
+    /// the writer lock; the first one writes everyone's records.
+    pub fn flush(&self) -> Result<(), LogError> {
+        if self.policy == FsyncPolicy::Always || self.durable_lsn() >= self.last_lsn() {
+            return Ok(());
+        }
+        let result = self.state.lock().flush();
+        if let Err(e) = &result {
+            self.shared.poison(e.to_string());
+        }
+        result
+    }
+
+    /// Waits until `durable_lsn() >= lsn`, writing inline first under
+    /// `EverySec` and `No` (see [`Log::flush`]). Returns an error if the log
+    /// is poisoned first, or if `lsn` was never appended.
     pub async fn wait_durable(&self, lsn: u64) -> Result<(), LogError> {
         if self.durable_lsn() >= lsn {
             return Ok(());
@@ -175,6 +212,12 @@ impl Log {
         let last = self.last_lsn();
         if lsn > last {
             return Err(LogError::NotAppended { lsn, last });
+        }
+        if self.policy != FsyncPolicy::Always {
+            self.flush()?;
+            if self.durable_lsn() >= lsn {
+                return Ok(());
+            }
         }
         let shared = &*self.shared;
         let mut rx = shared.durable_tx.subscribe();

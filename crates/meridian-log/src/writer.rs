@@ -4,6 +4,7 @@ use crate::config::{FsyncPolicy, EVERYSEC_INTERVAL_MS, PENDING_RETAIN_BYTES_MAX}
 use crate::error::LogError;
 use crate::segment::{self, SegmentMeta};
 use crate::shared::Shared;
+use parking_lot::Mutex;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -12,11 +13,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Records taken from the pending buffer in one go.
-struct Batch {
+#[derive(Default)]
+pub(crate) struct Batch {
     buf: Vec<u8>,
     offsets: Vec<u32>,
     first_lsn: u64,
 }
+
+/// How often the writer thread writes records that no caller flushed, under
+/// `EverySec` and `No` (where callers normally write inline, see
+/// [`Writer::flush`]). A safety net, so an append nobody waits for still
+/// reaches the OS soon.
+const IDLE_FLUSH_MS: u64 = 10;
 
 pub(crate) struct Writer {
     pub shared: Arc<Shared>,
@@ -35,6 +43,8 @@ pub(crate) struct Writer {
     pub unsynced: bool,
     /// Segments sealed without an fsync (policy `No`); `close` fsyncs them.
     pub unsynced_sealed: Vec<PathBuf>,
+    /// Reused buffers for taking pending records.
+    pub scratch: Batch,
 }
 
 /// Poisons the log if the writer thread unwinds, so no waiter hangs forever.
@@ -48,76 +58,155 @@ impl Drop for PanicGuard {
     }
 }
 
-impl Writer {
-    /// Runs until the log is closed or poisoned.
-    pub(crate) fn run(mut self) {
-        let _guard = PanicGuard(self.shared.clone());
-        let mut batch = Batch {
-            buf: Vec::new(),
-            offsets: Vec::new(),
-            first_lsn: 0,
-        };
-        loop {
-            let closing = self.take(&mut batch);
-            let result = self.step(&batch, closing);
-            batch.buf.clear();
-            batch.offsets.clear();
-            if batch.buf.capacity() > PENDING_RETAIN_BYTES_MAX {
-                batch.buf = Vec::new();
-                batch.offsets = Vec::new();
-            }
-            if let Err(e) = result {
-                self.shared.poison(e.to_string());
-                return;
-            }
+/// The writer thread. Under `Always` it does every write and fsync (group
+/// commit: one write and one fsync for everything pending). Under
+/// `EverySec` and `No`, callers write inline ([`Writer::flush`]) and the
+/// thread only fsyncs once a second (outside the writer lock, on a second
+/// handle to the file, so writers never wait for an fsync) and writes what
+/// nobody flushed.
+pub(crate) fn run(writer: Arc<Mutex<Writer>>, shared: Arc<Shared>, policy: FsyncPolicy) {
+    let _guard = PanicGuard(shared.clone());
+    loop {
+        let deadline = writer.lock().sync_deadline();
+        let closing = wait_for_work(&shared, policy, deadline);
+        let mut w = writer.lock();
+        let result = w.flush().and_then(|_| {
             if closing {
+                w.step_close()
+            } else {
+                Ok(None)
+            }
+        });
+        let result = match result {
+            Ok(None) if !closing => w.begin_periodic_sync(),
+            other => other,
+        };
+        drop(w);
+        match result {
+            Ok(Some(file)) => {
+                if let Err(e) = timed_sync(&shared, &file) {
+                    shared.poison(format!("fsync: {e}"));
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                shared.poison(e.to_string());
                 return;
             }
         }
+        if closing {
+            return;
+        }
     }
+}
 
-    /// Sleeps until records are pending, the log is closing, or an EverySec
-    /// fsync is due; then swaps the pending buffer into `batch` (which is
-    /// empty). Returns whether the log is closing.
-    fn take(&mut self, batch: &mut Batch) -> bool {
-        let shared = Arc::clone(&self.shared);
-        let mut p = shared.pending.lock();
-        while p.offsets.is_empty() && !p.closing {
-            match self.sync_deadline() {
-                Some(deadline) if Instant::now() >= deadline => break,
-                Some(deadline) => {
-                    shared.work.wait_until(&mut p, deadline);
+/// Sleeps until there is work for the thread: pending records (`Always`),
+/// the idle-flush tick (other policies), an fsync deadline, or close.
+/// Returns whether the log is closing.
+fn wait_for_work(shared: &Shared, policy: FsyncPolicy, deadline: Option<Instant>) -> bool {
+    let mut p = shared.pending.lock();
+    loop {
+        if p.closing {
+            return true;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return false;
+        }
+        if policy == FsyncPolicy::Always {
+            if !p.offsets.is_empty() {
+                return false;
+            }
+            match deadline {
+                Some(d) => {
+                    shared.work.wait_until(&mut p, d);
                 }
                 None => shared.work.wait(&mut p),
             }
+        } else {
+            if !p.offsets.is_empty() {
+                return false;
+            }
+            let tick = now + Duration::from_millis(IDLE_FLUSH_MS);
+            let until = deadline.map_or(tick, |d| d.min(tick));
+            if shared.work.wait_until(&mut p, until).timed_out() && !p.offsets.is_empty() {
+                return false;
+            }
         }
+    }
+}
+
+fn timed_sync(shared: &Shared, file: &File) -> io::Result<()> {
+    let start = Instant::now();
+    file.sync_data()?;
+    let c = &shared.counters;
+    c.fsyncs.fetch_add(1, Ordering::Relaxed);
+    c.last_fsync_micros
+        .store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+impl Writer {
+    /// Writes every pending record (fsynced too under `Always`) and
+    /// publishes it as durable. Callers hold the writer lock, so batches are
+    /// written in LSN order whoever writes them.
+    pub(crate) fn flush(&mut self) -> Result<(), LogError> {
+        let mut batch = std::mem::take(&mut self.scratch);
+        self.take(&mut batch);
+        let result = if batch.offsets.is_empty() {
+            Ok(())
+        } else {
+            self.write_batch(&batch)
+        };
+        batch.buf.clear();
+        batch.offsets.clear();
+        if batch.buf.capacity() > PENDING_RETAIN_BYTES_MAX {
+            batch = Batch::default();
+        }
+        self.scratch = batch;
+        result
+    }
+
+    /// Swaps the pending buffer into `batch` (which is empty), without waiting.
+    fn take(&mut self, batch: &mut Batch) {
+        let shared = Arc::clone(&self.shared);
+        let mut p = shared.pending.lock();
         batch.first_lsn = p.first_lsn();
         std::mem::swap(&mut p.buf, &mut batch.buf);
         std::mem::swap(&mut p.offsets, &mut batch.offsets);
-        let closing = p.closing;
         drop(p);
         shared.space.notify_all();
-        closing
+    }
+
+    /// If an `EverySec` fsync is due, marks the data synced and returns a
+    /// second handle to the file for the caller to fsync outside the lock.
+    fn begin_periodic_sync(&mut self) -> Result<Option<File>, LogError> {
+        if !self.sync_deadline().is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| LogError::io("dup", &self.path, e))?;
+        self.last_sync = Instant::now();
+        self.unsynced = false;
+        Ok(Some(file))
+    }
+
+    /// Final fsyncs on close.
+    fn step_close(&mut self) -> Result<Option<File>, LogError> {
+        if self.unsynced {
+            self.sync()?;
+        }
+        self.sync_sealed()?;
+        Ok(None)
     }
 
     /// When the next EverySec fsync is due, if there is unsynced data.
     fn sync_deadline(&self) -> Option<Instant> {
         (self.policy == FsyncPolicy::EverySec && self.unsynced)
             .then(|| self.last_sync + Duration::from_millis(EVERYSEC_INTERVAL_MS))
-    }
-
-    fn step(&mut self, batch: &Batch, closing: bool) -> Result<(), LogError> {
-        if !batch.offsets.is_empty() {
-            self.write_batch(batch)?;
-        }
-        let due = self.sync_deadline().is_some_and(|d| Instant::now() >= d);
-        if due || (closing && self.unsynced) {
-            self.sync()?;
-        }
-        if closing {
-            self.sync_sealed()?;
-        }
-        Ok(())
     }
 
     /// Writes one batch, fsyncs it under `Always`, then indexes it, adds it to

@@ -151,6 +151,7 @@ fn run_pipeline(
         conn,
         now_ms: now_ms(),
         lsn: 0,
+        record: Vec::new(),
     };
     for req in requests.drain(..) {
         if req.args.is_empty() {

@@ -20,6 +20,8 @@ pub struct SimReport {
     pub deliveries: u64,
     /// Records a node had already applied (network duplicates and resends).
     pub duplicates_delivered: u64,
+    /// Messages put on the wire (handshakes, batches, acks).
+    pub messages_sent: u64,
     /// Messages the network delivered twice.
     pub messages_duplicated: u64,
     /// Messages lost to cut links (sent while cut, or in flight at a cut).
@@ -239,6 +241,7 @@ impl World {
             writes: self.stats.writes,
             deliveries: self.stats.deliveries,
             duplicates_delivered: self.stats.duplicates_delivered,
+            messages_sent: self.stats.messages_sent,
             messages_duplicated: self.stats.messages_duplicated,
             messages_dropped: self.stats.messages_dropped,
             partitions: self.episodes,

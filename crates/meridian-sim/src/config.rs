@@ -69,6 +69,12 @@ pub struct SimConfig {
     /// checker must report the run as failed.
     #[doc(hidden)]
     pub skip_one_delivery: bool,
+    /// Test switch: acknowledge only in reply to a batch, never when ops
+    /// held for their causes are released by another link's batch. This
+    /// deadlocks a sender whose window fills with held batches; the
+    /// regression test keeps that hazard visible.
+    #[doc(hidden)]
+    pub ack_batches_only: bool,
 }
 
 impl Default for SimConfig {
@@ -85,6 +91,7 @@ impl Default for SimConfig {
             writes_per_sec_per_region: 100,
             keys: 16,
             skip_one_delivery: false,
+            ack_batches_only: false,
         }
     }
 }

@@ -7,7 +7,8 @@ pub struct SimFailure {
     pub seed: u64,
     /// Simulated milliseconds since the start of the run.
     pub at_ms: u64,
-    pub violation: Violation,
+    /// Boxed, so that every `Result` of the event loop stays small.
+    pub violation: Box<Violation>,
     /// One line of Rust that replays the run exactly.
     pub replay: String,
 }

@@ -31,11 +31,15 @@
 //! turning one knob leaves the other choices of a seed as they were.
 //!
 //! **Replication.** Each directed link `a -> b` is one connection, modelled
-//! as the server does it: `a` dials with `Hello`, `b` answers
-//! `Welcome{vv}`, `a` streams batches of its *own* ops read from its log by a
-//! [`meridian_core::link::Outbound`], `b` applies them (holding ops whose
-//! causes have not arrived) and returns `Ack{vv}` over the same connection.
-//! The sender keeps at most `IN_FLIGHT_BATCHES_MAX` batches unacknowledged.
+//! as the server does it: `a` dials with `Hello`, `b` answers `Welcome{vv}`
+//! with its version vector when the `Hello` arrives, `a` feeds that to a
+//! [`meridian_core::link::Outbound`] and streams batches of its *own* ops
+//! read from its log; `b` applies them (holding ops whose causes have not
+//! arrived) and returns `Ack{vv}` over the same connection. The sender keeps
+//! at most `IN_FLIGHT_BATCHES_MAX` batches unacknowledged. When ops that `b`
+//! held are released by another link's batch, `b` also acknowledges them on
+//! their own link; without that the sender's window can fill with held
+//! batches and stop forever (the first bug this simulator found).
 //!
 //! **Network faults.** Each message takes the link's one-way delay (from the
 //! project's measured matrix, half the RTT, or a configured value) plus
@@ -80,6 +84,7 @@ mod config;
 mod error;
 mod events;
 pub mod faults;
+mod link;
 mod rng;
 mod rtt;
 pub mod workload;
@@ -91,9 +96,10 @@ pub use config::{
     WRITES_PER_SEC_MAX,
 };
 pub use error::{SimFailure, Violation};
+pub use link::{BATCH_OPS_MAX, FIRST_LSN};
 pub use rng::{SimRng, Stream};
 pub use rtt::Latencies;
-pub use world::{World, BATCH_OPS_MAX, EVENTS_MAX, FIRST_LSN, QUIESCE_MS_MAX, START_MS};
+pub use world::{World, EVENTS_MAX, QUIESCE_MS_MAX, START_MS};
 
 /// Runs the world of `seed` under `cfg` to quiescence and checks it.
 ///

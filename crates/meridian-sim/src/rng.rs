@@ -97,7 +97,8 @@ impl SimRng {
 mod tests {
     use super::*;
 
-    /// Golden values: if this fails, every recorded seed now means a
+    /// Golden values (the first three are SplitMix64's published reference
+    /// outputs for seed 1234567). If this fails, every recorded seed now means a
     /// different run. Change the generator only on purpose, and say so.
     #[test]
     fn outputs_never_change() {
@@ -113,10 +114,8 @@ mod tests {
         );
         let mut w = SimRng::stream(42, Stream::Workload);
         let picks: Vec<u64> = (0..6).map(|_| w.range(1, 6)).collect();
-        assert_eq!(picks, GOLDEN_PICKS);
+        assert_eq!(picks, [2, 1, 6, 5, 2, 3]);
     }
-
-    const GOLDEN_PICKS: [u64; 6] = [0; 6];
 
     #[test]
     fn ranges_stay_in_bounds() {

@@ -5,24 +5,16 @@ use crate::config::SimConfig;
 use crate::error::{SimFailure, Violation};
 use crate::events::{Event, EventQueue, LinkId, Msg};
 use crate::faults;
+use crate::link::region;
+use crate::link::{Conn, Link, FIRST_LSN};
 use crate::rng::{SimRng, Stream};
 use crate::rtt::Latencies;
 use crate::workload::Workload;
-use meridian_core::link::Outbound;
 use meridian_core::{Dot, Node, Op, RegionId, Regions, VersionVector};
 
 /// Simulated wall-clock time at the start of every run, in ms since the Unix
 /// epoch (November 2023), so HLC timestamps look like real ones.
 pub const START_MS: u64 = 1_700_000_000_000;
-
-/// LSN of the first record of every region's log.
-pub const FIRST_LSN: u64 = 1;
-
-/// Most ops in one batch. The server batches by bytes
-/// (`protocol::BATCH_RECORDS_MAX`); the simulator's small ops and small logs
-/// need far fewer, and small batches make more messages for the network to
-/// delay, duplicate and drop.
-pub const BATCH_OPS_MAX: usize = 32;
 
 /// Most events one run may process. A run that exceeds it is a livelock
 /// (ops resent forever, acks that never settle) and is reported as a failure
@@ -33,37 +25,6 @@ pub const EVENTS_MAX: u64 = 5_000_000;
 /// ms: catching up after the last heal needs a few round trips, so an hour
 /// means a message loop, not slowness.
 pub const QUIESCE_MS_MAX: u64 = 3_600_000;
-
-/// The state of a link's connection, as its sender sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Conn {
-    /// `Hello` sent, waiting for `Welcome`: nothing is sent meanwhile.
-    Dialing,
-    /// Streaming ops. The sender does not notice a cut (no connection reset
-    /// crosses a partition); it sends into the void until its window of
-    /// unacknowledged batches fills, then waits for the heal.
-    Up,
-}
-
-/// One directed replication link: the sender's state and the wire.
-struct Link {
-    from: usize,
-    to: usize,
-    /// One-way delays, sender to receiver and back.
-    forward_ms: u64,
-    back_ms: u64,
-    /// Fault episodes holding the link cut; down while above zero.
-    cuts: u32,
-    /// Connection generation. Bumped on every cut and heal; a message sent
-    /// on an older generation is lost, as data in flight on a broken TCP
-    /// connection is.
-    epoch: u64,
-    conn: Conn,
-    /// The connection generation whose `Hello` the receiver has accepted:
-    /// the receiver may send on that connection only.
-    accepted: Option<u64>,
-    out: Outbound,
-}
 
 /// Counters of what happened in a run.
 #[derive(Clone, Debug, Default)]
@@ -110,7 +71,7 @@ impl World {
         let regions = cfg.validate().map_err(|e| SimFailure {
             seed,
             at_ms: 0,
-            violation: Violation::BadConfig(e),
+            violation: Box::new(Violation::BadConfig(e)),
             replay: cfg.replay_hint(seed),
         })?;
         let n = regions.len();
@@ -177,17 +138,9 @@ impl World {
         let mut links = Vec::with_capacity(n * n);
         for from in 0..n {
             for to in 0..n {
-                links.push((from != to).then(|| Link {
-                    from,
-                    to,
-                    forward_ms: delay(from, to),
-                    back_ms: delay(to, from),
-                    cuts: 0,
-                    epoch: 0,
-                    conn: Conn::Dialing,
-                    accepted: None,
-                    out: Outbound::new(region(from), region(to), n, FIRST_LSN),
-                }));
+                links.push(
+                    (from != to).then(|| Link::new(from, to, delay(from, to), delay(to, from), n)),
+                );
             }
         }
         links
@@ -265,7 +218,7 @@ impl World {
         SimFailure {
             seed: self.seed,
             at_ms: self.now_ms - START_MS,
-            violation,
+            violation: Box::new(violation),
             replay: self.cfg.replay_hint(self.seed),
         }
     }
@@ -290,22 +243,13 @@ impl World {
     }
 
     fn on_cut(&mut self, id: LinkId) {
-        let link = self.link(id);
-        link.cuts += 1;
-        if link.cuts == 1 {
-            link.epoch += 1;
+        if self.link(id).cut() {
             self.stats.link_cuts += 1;
         }
     }
 
     fn on_heal(&mut self, id: LinkId) {
-        let link = self.link(id);
-        assert!(link.cuts > 0, "heal of a link that is not cut");
-        link.cuts -= 1;
-        if link.cuts == 0 {
-            // The sender notices the old connection is dead and redials.
-            link.epoch += 1;
-            link.conn = Conn::Dialing;
+        if self.link(id).heal() {
             self.send(id, Msg::Hello);
         }
     }
@@ -313,11 +257,11 @@ impl World {
     fn on_deliver(&mut self, id: LinkId, epoch: u64, msg: Msg) -> Result<(), SimFailure> {
         let now_ms = self.now_ms;
         let link = self.link(id);
-        if link.cuts > 0 || link.epoch != epoch {
+        if !link.carries(epoch) {
             self.stats.messages_dropped += 1;
             return Ok(());
         }
-        let to = link.to;
+        let (from, to) = (link.from, link.to);
         match msg {
             Msg::Hello => {
                 link.accepted = Some(epoch);
@@ -336,7 +280,7 @@ impl World {
                     self.deliver_op(to, op, now_ms)?;
                 }
                 self.send(id, Msg::Ack(self.nodes[to].vv().clone()));
-                self.ack_released(to, link_from(&self.links[id]), &before);
+                self.ack_released(to, from, &before);
             }
             Msg::Ack(vv) => {
                 // The network may reorder an Ack ahead of the Welcome of its
@@ -361,6 +305,9 @@ impl World {
     /// that only a new batch from it would trigger: a deadlock found by the
     /// first version of this simulator. The server must do the same.
     fn ack_released(&mut self, to: usize, batch_from: usize, before: &VersionVector) {
+        if self.cfg.ack_batches_only {
+            return;
+        }
         let vv = self.nodes[to].vv().clone();
         for o in 0..self.nodes.len() {
             if o == to || o == batch_from || vv.get(region(o)) == before.get(region(o)) {
@@ -368,7 +315,9 @@ impl World {
             }
             let id = self.link_id(o, to);
             let link = self.link(id);
-            if link.cuts == 0 && link.accepted == Some(link.epoch) {
+            // Only on a connection the receiver has accepted (a cut link
+            // loses the Ack in `send`; the next Welcome carries the vv).
+            if link.accepted == Some(link.epoch) {
                 self.send(id, Msg::Ack(vv.clone()));
             }
         }
@@ -417,30 +366,8 @@ impl World {
         let link = self.links[id]
             .as_mut()
             .expect("no link from a region to itself");
-        if link.conn != Conn::Up {
-            return;
-        }
         let log = &self.logs[link.from];
-        let mut batches = Vec::new();
-        while link.out.can_send() {
-            let start = (link.out.next_lsn() - FIRST_LSN) as usize;
-            let mut batch: Vec<Op> = Vec::new();
-            let mut last_lsn = 0;
-            for (i, op) in log.iter().enumerate().skip(start) {
-                if link.out.wants(op.dot) {
-                    batch.push(op.clone());
-                    last_lsn = i as u64 + FIRST_LSN;
-                    if batch.len() == BATCH_OPS_MAX {
-                        break;
-                    }
-                }
-            }
-            // The link's own ops sit in its log in sequence order.
-            let Some(last) = batch.last() else { break };
-            assert!(batch.windows(2).all(|w| w[0].dot.seq < w[1].dot.seq));
-            link.out.on_sent(last_lsn, last.dot.seq);
-            batches.push(batch);
-        }
+        let batches: Vec<Vec<Op>> = std::iter::from_fn(|| link.next_batch(log)).collect();
         for batch in batches {
             self.send(id, Msg::Batch(batch));
         }
@@ -454,7 +381,7 @@ impl World {
         let link = self.links[id]
             .as_ref()
             .expect("no link from a region to itself");
-        if link.cuts > 0 {
+        if link.is_cut() {
             self.stats.messages_dropped += 1;
             return;
         }
@@ -497,12 +424,4 @@ impl World {
         }
         d
     }
-}
-
-fn link_from(link: &Option<Link>) -> usize {
-    link.as_ref().expect("no link from a region to itself").from
-}
-
-fn region(i: usize) -> RegionId {
-    RegionId(i as u16)
 }

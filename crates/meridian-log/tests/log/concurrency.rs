@@ -51,7 +51,7 @@ fn run_concurrent(seed: u64, policy: FsyncPolicy, segment_bytes_max: u64, tail_b
                         let r = tagged(t, seq, seed);
                         let lsn = log.append(&r).unwrap();
                         // Wait on a varying subset, like clients replying.
-                        if (seq + seed) % (t + 2) == 0 {
+                        if (seq + seed).is_multiple_of(t + 2) {
                             log.wait_durable(lsn).await.unwrap();
                             assert!(log.durable_lsn() >= lsn);
                         }

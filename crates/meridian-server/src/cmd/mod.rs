@@ -24,6 +24,8 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     /// Highest log position written by this pipeline (0 if none).
     pub lsn: u64,
+    /// Scratch buffer for encoding ops, reused across one pipeline.
+    pub record: Vec<u8>,
 }
 
 /// A command's result: a reply, or an error reply.
@@ -46,9 +48,9 @@ impl Ctx<'_> {
             other => other,
         };
         let op = self.node.write(self.now_ms, key, write);
-        let mut record = Vec::with_capacity(64 + op.key.len());
-        op.encode_into(&mut record);
-        match self.shared.log.append(&record) {
+        self.record.clear();
+        op.encode_into(&mut self.record);
+        match self.shared.log.append(&self.record) {
             Ok(lsn) => self.lsn = lsn,
             // The op is applied in memory and cannot be taken back; running
             // on with state the log does not hold would lose it silently.
@@ -59,7 +61,7 @@ impl Ctx<'_> {
     /// Refuses writes when the log cannot take them, before anything is
     /// applied.
     pub fn check_writable(&self) -> Result<(), CommandError> {
-        if self.shared.log.stats().poisoned {
+        if self.shared.log.is_poisoned() {
             return Err(CommandError::new(
                 "MISCONF Meridian cannot write its log; writes are refused until it is fixed",
             ));

@@ -89,7 +89,14 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
             _ => return Err(syntax()),
         }
     }
-    let old = ctx.node.get(&key, ctx.now_ms);
+    // Only NX, XX, GET and KEEPTTL need the current value; plain SET, the
+    // hot path, skips the lookup.
+    let needs_old = get || cond != Cond::Always || matches!(ttl, Ttl::Keep);
+    let old = if needs_old {
+        ctx.node.get(&key, ctx.now_ms)
+    } else {
+        None
+    };
     let proceed = match cond {
         Cond::Always => true,
         Cond::Nx => old.is_none(),

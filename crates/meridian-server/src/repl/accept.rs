@@ -27,6 +27,11 @@ pub const REPL_CONNECTIONS_MAX: usize = 256;
 /// does not stall local clients for its whole length.
 const APPLY_CHUNK_OPS: usize = 256;
 
+/// How often a link checks whether ops of its peer were applied without an
+/// Ack (released from the causal buffer by another link). Short, because the
+/// peer's send window may be waiting on it.
+const ACK_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+
 /// How long to wait before retrying an op whose clock is too far ahead.
 const CLOCK_AHEAD_RETRY: Duration = Duration::from_millis(100);
 
@@ -147,6 +152,7 @@ async fn handshake<'a>(
                 "region {region} failed authentication: wrong cluster secret"
             )))
         }
+        Msg::Refused { reason } => return Err(Refusal(format!("region {region} refused us: {reason}"))),
         other => return Err(Refusal(format!("expected Auth, got {other:?}"))),
     }
     let vv = shared.node.lock().vv().clone();
@@ -161,7 +167,9 @@ async fn receive_ops(
     wr: &mut FrameWriter,
 ) -> anyhow::Result<()> {
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+    let mut ack_check = tokio::time::interval(ACK_CHECK_INTERVAL);
     let mut last_heard = Instant::now();
+    let mut acked_seq = 0;
     loop {
         tokio::select! {
             msg = rd.read() => {
@@ -170,16 +178,18 @@ async fn receive_ops(
                     Msg::Batch { records } => {
                         let ops = decode_batch(&records)?;
                         apply_batch(shared, peer, ops).await?;
-                        // Acknowledge what is durable here, ours and others'.
-                        let (vv, lsn) = {
-                            let node = shared.node.lock();
-                            (node.vv().clone(), shared.log.last_lsn())
-                        };
-                        shared.log.wait_durable(lsn).await.context("log")?;
-                        wr.send(&Msg::Ack { vv }).await?;
+                        acked_seq = ack(shared, peer, wr).await?;
                     }
                     Msg::Heartbeat => {}
                     other => bail!("unexpected message on link: {other:?}"),
+                }
+            }
+            _ = ack_check.tick() => {
+                // Ops of this peer held for their causes may have been
+                // released by another link's batch; the peer waits for an
+                // Ack to reopen its window, so tell it.
+                if shared.node.lock().vv().get(peer.id) > acked_seq {
+                    acked_seq = ack(shared, peer, wr).await?;
                 }
             }
             _ = heartbeat.tick() => {
@@ -190,6 +200,19 @@ async fn receive_ops(
             }
         }
     }
+}
+
+/// Acknowledges everything applied here once it is durable; returns the
+/// peer's own sequence number acknowledged.
+async fn ack(shared: &Shared, peer: &PeerStatus, wr: &mut FrameWriter) -> anyhow::Result<u64> {
+    let (vv, lsn) = {
+        let node = shared.node.lock();
+        (node.vv().clone(), shared.log.last_lsn())
+    };
+    shared.log.wait_durable(lsn).await.context("log")?;
+    let seq = vv.get(peer.id);
+    wr.send(&Msg::Ack { vv }).await?;
+    Ok(seq)
 }
 
 fn decode_batch(records: &[Bytes]) -> anyhow::Result<Vec<Op>> {

@@ -27,6 +27,7 @@ pub async fn run(shared: Arc<Shared>, index: usize) {
     let me = shared.node.lock().me();
     let mut link = Outbound::new(me, peer.id, regions, shared.log.first_lsn());
     let mut delay = RECONNECT_DELAY_MIN;
+    let mut connects_seen = 0;
     loop {
         set_state(peer, LinkState::Connecting);
         match session(&shared, peer, &mut link).await {
@@ -36,7 +37,11 @@ pub async fn run(shared: Arc<Shared>, index: usize) {
                 let refused =
                     msg.contains("refused by peer") || msg.contains("failed authentication");
                 if refused {
-                    tracing::warn!(peer = %peer.name, "replication link refused: {msg}");
+                    // Log a refusal once per change of reason, not at every retry.
+                    let again = matches!(&peer.out.lock().state, LinkState::Refused(m) if *m == msg);
+                    if !again {
+                        tracing::warn!(peer = %peer.name, "replication link refused: {msg}");
+                    }
                     set_state(peer, LinkState::Refused(msg));
                 } else {
                     tracing::debug!(peer = %peer.name, "replication link down: {msg}");
@@ -46,7 +51,9 @@ pub async fn run(shared: Arc<Shared>, index: usize) {
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(RECONNECT_DELAY_MAX);
-        if matches!(peer.out.lock().state, LinkState::Connected) {
+        if peer.out.lock().connects > connects_seen {
+            // The last session got through the handshake: start backoff anew.
+            connects_seen = peer.out.lock().connects;
             delay = RECONNECT_DELAY_MIN;
         }
     }

@@ -1,0 +1,236 @@
+//! The demo's flags, their limits, and the checked plan they become.
+
+use anyhow::{bail, Context};
+use meridian_wan::RttMatrix;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Fewest regions: replication needs someone to replicate to.
+pub const REGIONS_MIN: usize = 2;
+
+/// Most regions: the measured matrix (`data/rtt.csv`) has seven, and seven
+/// servers plus 42 delaying links is what a laptop runs with honest lag.
+pub const REGIONS_MAX: usize = 7;
+
+/// Most workload clients per region: each is a connection and a task in
+/// the demo process, which shares the machine with every region server.
+pub const CLIENTS_MAX: usize = 64;
+
+/// Highest target write rate per region (writes/s). Well above what one
+/// machine running the whole world sustains; it bounds the pacing maths.
+pub const RATE_MAX: u64 = 200_000;
+
+/// Largest key space per region: every key lives in the memory of every
+/// region server on this one machine.
+pub const KEYS_MAX: u64 = 10_000_000;
+
+/// Largest set of hot keys shared by all regions; a small set is the point
+/// (it makes concurrent writes to the same key happen).
+pub const HOT_KEYS_MAX: u64 = 10_000;
+
+/// Longest run, in seconds (a week); `0` means until Ctrl-C.
+pub const DURATION_S_MAX: u64 = 7 * 24 * 3600;
+
+/// The regions started when `--regions` is not given.
+pub const DEFAULT_REGIONS: &str = "us-east,eu-west,ap-southeast";
+
+/// Settings of `meridian demo`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DemoArgs {
+    /// Regions to start, comma-separated, from the measured latency matrix
+    /// (data/rtt.csv).
+    #[arg(long, default_value = DEFAULT_REGIONS, value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// How long the workload runs, in seconds; 0 runs until Ctrl-C.
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Print the per-second lines to stderr and end stdout with one JSON
+    /// object summarising the run.
+    #[arg(long)]
+    pub json: bool,
+    /// Target writes per second in each region (reads come on top).
+    #[arg(long, default_value_t = 2000)]
+    pub rate: u64,
+    /// Workload clients (connections) per region.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Keys each region writes on its own (the per-region key space).
+    #[arg(long, default_value_t = 1000)]
+    pub keys: u64,
+    /// Keys and counters written by every region at once (conflicts).
+    #[arg(long, default_value_t = 16)]
+    pub hot_keys: u64,
+    /// Fsync policy of the region servers: always, everysec, no.
+    #[arg(long, default_value = "everysec", value_parser = ["always", "everysec", "no"])]
+    pub fsync: String,
+    /// Keep region data and logs in this directory instead of a temporary
+    /// one that is removed at the end.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The `meridian` executable that runs the region servers (default:
+    /// this program).
+    #[arg(long, hide = true)]
+    pub server_bin: Option<PathBuf>,
+}
+
+/// One directed replication link and its injected one-way delay.
+#[derive(Clone, Debug)]
+pub struct LinkPlan {
+    /// Region whose ops travel on the link (the dialler).
+    pub from: String,
+    /// Region receiving them.
+    pub to: String,
+    pub delay: Duration,
+}
+
+impl LinkPlan {
+    /// `from->to`, the name used in reports and JSON.
+    pub fn name(&self) -> String {
+        format!("{}->{}", self.from, self.to)
+    }
+}
+
+/// Checked settings: what the demo will start.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub regions: Vec<String>,
+    /// Every ordered pair of distinct regions.
+    pub links: Vec<LinkPlan>,
+    pub duration: Option<Duration>,
+    pub server_bin: PathBuf,
+}
+
+impl Plan {
+    /// The longest injected one-way delay.
+    pub fn delay_max(&self) -> Duration {
+        self.links
+            .iter()
+            .map(|l| l.delay)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+impl DemoArgs {
+    /// Checks every flag against its limit and the latency matrix.
+    pub fn plan(&self) -> anyhow::Result<Plan> {
+        let rtt = RttMatrix::builtin();
+        let regions = check_regions(&self.regions, &rtt)?;
+        check_range("--clients", self.clients as u64, 1, CLIENTS_MAX as u64)?;
+        check_range("--rate", self.rate, 1, RATE_MAX)?;
+        check_range("--keys", self.keys, 1, KEYS_MAX)?;
+        check_range("--hot-keys", self.hot_keys, 1, HOT_KEYS_MAX)?;
+        check_range("--duration", self.duration, 0, DURATION_S_MAX)?;
+        let mut links = Vec::new();
+        for from in &regions {
+            for to in regions.iter().filter(|t| *t != from) {
+                let delay = rtt.one_way_delay(from, to).with_context(|| {
+                    format!("data/rtt.csv has no round trip between {from} and {to}")
+                })?;
+                links.push(LinkPlan {
+                    from: from.clone(),
+                    to: to.clone(),
+                    delay,
+                });
+            }
+        }
+        let server_bin = match &self.server_bin {
+            Some(p) => p.clone(),
+            None => std::env::current_exe()
+                .context("cannot find this program's path to start the region servers")?,
+        };
+        Ok(Plan {
+            regions,
+            links,
+            duration: (self.duration > 0).then(|| Duration::from_secs(self.duration)),
+            server_bin,
+        })
+    }
+}
+
+fn check_range(flag: &str, v: u64, min: u64, max: u64) -> anyhow::Result<()> {
+    if v < min || v > max {
+        bail!("{flag} {v} is out of range: use {min} to {max}");
+    }
+    Ok(())
+}
+
+/// Trims, rejects unknown and repeated names, and bounds the count.
+fn check_regions(given: &[String], rtt: &RttMatrix) -> anyhow::Result<Vec<String>> {
+    let known = rtt.regions();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for name in given.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        if !known.iter().any(|k| k == name) {
+            bail!(
+                "unknown region {name:?}: the latency matrix knows {}",
+                known.join(", ")
+            );
+        }
+        if !seen.insert(name) {
+            bail!("region {name} is listed twice in --regions");
+        }
+        out.push(name.to_string());
+    }
+    if out.len() < REGIONS_MIN || out.len() > REGIONS_MAX {
+        bail!(
+            "--regions names {} region(s): use {REGIONS_MIN} to {REGIONS_MAX} of {}",
+            out.len(),
+            known.join(", ")
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        demo: DemoArgs,
+    }
+
+    fn plan(args: &[&str]) -> anyhow::Result<Plan> {
+        let cli = Cli::try_parse_from(std::iter::once("demo").chain(args.iter().copied()))?;
+        cli.demo.plan()
+    }
+
+    #[test]
+    fn defaults_give_three_regions_and_six_links() {
+        let p = plan(&[]).unwrap();
+        assert_eq!(p.regions, ["us-east", "eu-west", "ap-southeast"]);
+        assert_eq!(p.links.len(), 6);
+        // Half of the 76.0 ms round trip in data/rtt.csv.
+        let l = p.links.iter().find(|l| l.name() == "us-east->eu-west");
+        assert_eq!(l.map(|l| l.delay), Some(Duration::from_micros(38_000)));
+        assert_eq!(p.duration, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn unknown_region_lists_the_known_ones() {
+        let e = plan(&["--regions", "us-east,mars-north"]).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("mars-north") && msg.contains("eu-london"), "{msg}");
+    }
+
+    #[test]
+    fn region_count_and_repeats_are_checked() {
+        assert!(plan(&["--regions", "us-east"]).is_err());
+        assert!(plan(&["--regions", "us-east,us-east"]).is_err());
+        let all = "us-east,us-west,eu-west,eu-london,ap-southeast,ap-northeast,sa-east";
+        assert_eq!(plan(&["--regions", all]).unwrap().links.len(), 42);
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        assert!(plan(&["--clients", "0"]).is_err());
+        assert!(plan(&["--rate", "0"]).is_err());
+        assert!(plan(&["--keys", "0"]).is_err());
+        assert!(plan(&["--fsync", "sometimes"]).is_err());
+        assert_eq!(plan(&["--duration", "0"]).unwrap().duration, None);
+    }
+}
