@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// Run one region server.
     Server(meridian_server::config::ServerArgs),
+    /// Start a world of regions on this machine with real WAN latencies,
+    /// run a workload, and report lag and convergence.
+    Demo(meridian_demo::DemoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +39,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Server(args) => rt.block_on(meridian_server::run(args)),
+        Command::Demo(args) => rt.block_on(meridian_demo::run(args)),
     }
 }

@@ -1,6 +1,12 @@
 //! The sending side of one replication link, as a state machine.
 //!
-//! A link streams this region's own ops, in log order, to one peer. It keeps
+//! A link streams this region's own ops, in log order, to one peer. It also
+//! *relays* ops of other regions that the peer still lacks once they are
+//! older than [`RELAY_AFTER_MS`]: normally every region hears every origin
+//! directly and faster, but when an origin dies after reaching only some
+//! regions, or one link is cut while a path through a third region exists,
+//! the relay is what lets the survivors converge (and release the ops held
+//! for those causes). It keeps
 //! the peer's version vector (from `Welcome`, then from each `Ack`) to skip
 //! what the peer already has, and remembers how far in the local log every op
 //! was acknowledged, so that after a disconnect it resumes from there instead
@@ -15,6 +21,14 @@ use std::collections::VecDeque;
 /// of bookkeeping and the data in flight to a slow peer.
 pub const IN_FLIGHT_BATCHES_MAX: usize = 64;
 
+/// How old another region's op must be, in milliseconds of its hybrid
+/// logical clock, before a link relays it to a peer that has not
+/// acknowledged it. Above the longest inter-region round trip (350 ms
+/// measured) plus ack delays, so a healthy direct path always wins and relays
+/// stay rare; low enough that survivors converge about a second after a
+/// region dies.
+pub const RELAY_AFTER_MS: u64 = 1_000;
+
 /// Sender state for the link from `me` to `peer`.
 #[derive(Debug)]
 pub struct Outbound {
@@ -27,6 +41,11 @@ pub struct Outbound {
     acked_below_lsn: u64,
     /// Where the next read of the log starts.
     next_lsn: u64,
+    /// Where the relay scan reads next.
+    relay_next_lsn: u64,
+    /// Every other region's op below this LSN was acknowledged by the peer
+    /// when the relay scan passed it.
+    relay_settled_lsn: u64,
 }
 
 impl Outbound {
@@ -39,6 +58,8 @@ impl Outbound {
             in_flight: VecDeque::new(),
             acked_below_lsn: first_lsn,
             next_lsn: first_lsn,
+            relay_next_lsn: first_lsn,
+            relay_settled_lsn: first_lsn,
         }
     }
 
@@ -62,7 +83,29 @@ impl Outbound {
         self.peer_vv = vv;
         self.in_flight.clear();
         self.next_lsn = self.acked_below_lsn;
+        self.relay_settled_lsn = self.relay_settled_lsn.max(first_lsn);
+        self.relay_next_lsn = self.relay_settled_lsn;
         self.next_lsn
+    }
+
+    /// Where the relay scan reads next.
+    pub fn relay_next_lsn(&self) -> u64 {
+        self.relay_next_lsn
+    }
+
+    /// True if the op `dot` of another region should be relayed: the peer
+    /// has not acknowledged it (the caller checks its age).
+    pub fn relay_wants(&self, dot: Dot) -> bool {
+        dot.region != self.me && dot.region != self.peer && !self.peer_vv.covers(dot)
+    }
+
+    /// Records that the relay scan read the log up to `last_lsn`, relaying
+    /// something (`relayed`) or finding everything acknowledged.
+    pub fn on_relay_scanned(&mut self, last_lsn: u64, relayed: bool) {
+        if !relayed && self.relay_settled_lsn == self.relay_next_lsn {
+            self.relay_settled_lsn = last_lsn + 1;
+        }
+        self.relay_next_lsn = last_lsn + 1;
     }
 
     /// Where the next read of the log starts.

@@ -10,8 +10,9 @@
 //!
 //! # Encoding
 //!
-//! `[FORMAT u8][origin u16 LE][seq u64 LE][postcard(body)]`. The fixed header
-//! lets a replication link filter records by [`Dot`] without decoding them.
+//! `[FORMAT u8][origin u16 LE][seq u64 LE][hlc u64 LE][postcard(rest)]`. The
+//! fixed header lets a replication link filter records by [`Dot`] and age
+//! without decoding them.
 
 use crate::counter::Contrib;
 use crate::hlc::Hlc;
@@ -37,7 +38,7 @@ pub const VALUE_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// Largest encoded op: a maximal value plus key and metadata.
 pub const OP_BYTES_MAX: usize = VALUE_BYTES_MAX + KEY_BYTES_MAX + 64 * 1024;
 
-const HEADER_BYTES: usize = 1 + 2 + 8;
+const HEADER_BYTES: usize = 1 + 2 + 8 + 8;
 
 /// One replicated write to one key.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,7 +75,6 @@ pub enum OpBody {
 
 #[derive(Serialize, Deserialize)]
 struct Rest<'a> {
-    hlc: Hlc,
     deps: VersionVector,
     #[serde(borrow)]
     key: &'a [u8],
@@ -83,7 +83,6 @@ struct Rest<'a> {
 
 #[derive(Serialize)]
 struct RestRef<'a> {
-    hlc: Hlc,
     deps: &'a VersionVector,
     key: &'a [u8],
     body: &'a OpBody,
@@ -108,8 +107,8 @@ impl Op {
         out.push(FORMAT_VERSION);
         out.extend_from_slice(&self.dot.region.0.to_le_bytes());
         out.extend_from_slice(&self.dot.seq.to_le_bytes());
+        out.extend_from_slice(&self.hlc.0.to_le_bytes());
         let rest = RestRef {
-            hlc: self.hlc,
             deps: &self.deps,
             key: &self.key,
             body: &self.body,
@@ -142,7 +141,7 @@ impl Op {
         }
         Ok(Op {
             dot,
-            hlc: rest.hlc,
+            hlc: peek_hlc(record)?,
             deps: rest.deps,
             key: Bytes::copy_from_slice(rest.key),
             body: rest.body,
@@ -164,6 +163,14 @@ pub fn peek_dot(record: &[u8]) -> Result<Dot, CodecError> {
     Ok(Dot::new(RegionId(region), u64::from_le_bytes(seq)))
 }
 
+/// Reads the hybrid logical clock of an encoded op without decoding the rest.
+pub fn peek_hlc(record: &[u8]) -> Result<Hlc, CodecError> {
+    peek_dot(record)?;
+    let mut hlc = [0u8; 8];
+    hlc.copy_from_slice(&record[11..19]);
+    Ok(Hlc(u64::from_le_bytes(hlc)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +190,7 @@ mod tests {
         };
         let enc = op.encode();
         assert_eq!(peek_dot(&enc).unwrap(), op.dot);
+        assert_eq!(peek_hlc(&enc).unwrap(), op.hlc);
         assert_eq!(Op::decode(&enc).unwrap(), op);
     }
 

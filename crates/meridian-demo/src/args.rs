@@ -104,11 +104,7 @@ pub struct Plan {
 impl Plan {
     /// The longest injected one-way delay.
     pub fn delay_max(&self) -> Duration {
-        self.links
-            .iter()
-            .map(|l| l.delay)
-            .max()
-            .unwrap_or_default()
+        self.links.iter().map(|l| l.delay).max().unwrap_or_default()
     }
 }
 
@@ -214,7 +210,10 @@ mod tests {
     fn unknown_region_lists_the_known_ones() {
         let e = plan(&["--regions", "us-east,mars-north"]).unwrap_err();
         let msg = format!("{e:#}");
-        assert!(msg.contains("mars-north") && msg.contains("eu-london"), "{msg}");
+        assert!(
+            msg.contains("mars-north") && msg.contains("eu-london"),
+            "{msg}"
+        );
     }
 
     #[test]

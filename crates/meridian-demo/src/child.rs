@@ -87,7 +87,11 @@ impl RegionProcess {
 
     /// The end of the server's log, for error messages.
     pub fn log_tail(&self) -> String {
-        read_tail(&self.log).unwrap_or_else(|e| format!("(cannot read the log: {e})"))
+        match read_tail(&self.log) {
+            Ok(t) if t.trim().is_empty() => "(the log is empty)".to_string(),
+            Ok(t) => t,
+            Err(e) => format!("(cannot read the log: {e})"),
+        }
     }
 
     /// Kills the process (if still running) and reaps it.

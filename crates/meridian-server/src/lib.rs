@@ -115,6 +115,7 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
                     state: LinkState::Connecting,
                     ops_behind: 0,
                     ops_sent: 0,
+                    ops_relayed: 0,
                     batches_sent: 0,
                     connects: 0,
                 }),

@@ -64,6 +64,8 @@ pub struct OutLink {
     /// Our ops the peer has not acknowledged.
     pub ops_behind: u64,
     pub ops_sent: u64,
+    /// Other regions' ops relayed to this peer (see `meridian_core::link`).
+    pub ops_relayed: u64,
     pub batches_sent: u64,
     pub connects: u64,
 }

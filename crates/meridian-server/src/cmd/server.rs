@@ -179,11 +179,12 @@ fn replication(ctx: &Ctx<'_>, out: &mut String) -> std::fmt::Result {
         // outgoing backlog and the measured lag of its ops arriving here.
         write!(
             out,
-            "peer_{}:link={},addr={},ops_behind={},lag_ms={:.1},lag_p50_ms={:.1},lag_p99_ms={:.1},ops_received={},inbound_links={},clock_ahead_holds={},connects={}",
+            "peer_{}:link={},addr={},ops_behind={},ops_relayed={},lag_ms={:.1},lag_p50_ms={:.1},lag_p99_ms={:.1},ops_received={},inbound_links={},clock_ahead_holds={},connects={}",
             p.name,
             o.state.label(),
             p.addr,
             o.ops_behind,
+            o.ops_relayed,
             l.last_ms,
             l.p50_ms,
             l.p99_ms,

@@ -169,7 +169,7 @@ async fn receive_ops(
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     let mut ack_check = tokio::time::interval(ACK_CHECK_INTERVAL);
     let mut last_heard = Instant::now();
-    let mut acked_seq = 0;
+    let mut acked = meridian_core::VersionVector::default();
     loop {
         tokio::select! {
             msg = rd.read() => {
@@ -178,7 +178,7 @@ async fn receive_ops(
                     Msg::Batch { records } => {
                         let ops = decode_batch(&records)?;
                         apply_batch(shared, peer, ops).await?;
-                        acked_seq = ack(shared, peer, wr).await?;
+                        acked = ack(shared, wr).await?;
                     }
                     Msg::Heartbeat => {}
                     other => bail!("unexpected message on link: {other:?}"),
@@ -186,10 +186,11 @@ async fn receive_ops(
             }
             _ = ack_check.tick() => {
                 // Ops of this peer held for their causes may have been
-                // released by another link's batch; the peer waits for an
-                // Ack to reopen its window, so tell it.
-                if shared.node.lock().vv().get(peer.id) > acked_seq {
-                    acked_seq = ack(shared, peer, wr).await?;
+                // released by another link's batch (the peer waits for an Ack
+                // to reopen its window), and the peer decides what to relay
+                // from what we acknowledged: tell it whenever we have more.
+                if *shared.node.lock().vv() != acked {
+                    acked = ack(shared, wr).await?;
                 }
             }
             _ = heartbeat.tick() => {
@@ -202,17 +203,16 @@ async fn receive_ops(
     }
 }
 
-/// Acknowledges everything applied here once it is durable; returns the
-/// peer's own sequence number acknowledged.
-async fn ack(shared: &Shared, peer: &PeerStatus, wr: &mut FrameWriter) -> anyhow::Result<u64> {
+/// Acknowledges everything applied here once it is durable; returns what
+/// it acknowledged.
+async fn ack(shared: &Shared, wr: &mut FrameWriter) -> anyhow::Result<meridian_core::VersionVector> {
     let (vv, lsn) = {
         let node = shared.node.lock();
         (node.vv().clone(), shared.log.last_lsn())
     };
     shared.log.wait_durable(lsn).await.context("log")?;
-    let seq = vv.get(peer.id);
-    wr.send(&Msg::Ack { vv }).await?;
-    Ok(seq)
+    wr.send(&Msg::Ack { vv: vv.clone() }).await?;
+    Ok(vv)
 }
 
 fn decode_batch(records: &[Bytes]) -> anyhow::Result<Vec<Op>> {

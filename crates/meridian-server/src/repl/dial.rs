@@ -14,7 +14,8 @@ use super::{
 use crate::shared::{LinkState, PeerStatus, Shared};
 use anyhow::{anyhow, bail, Context};
 use meridian_core::link::Outbound;
-use meridian_core::op::peek_dot;
+use meridian_core::link::RELAY_AFTER_MS;
+use meridian_core::op::{peek_dot, peek_hlc};
 use meridian_core::protocol::{Msg, BATCH_BYTES_MAX, BATCH_RECORDS_MAX, PROTOCOL_VERSION};
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -142,6 +143,53 @@ async fn handshake(
     }
 }
 
+/// How often a link looks for ops to relay. Relaying waits
+/// `RELAY_AFTER_MS` anyway; scanning more often would only cost reads.
+const RELAY_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Relays other regions' ops that the peer still lacks and that are older
+/// than [`RELAY_AFTER_MS`] (see `meridian_core::link`).
+async fn relay(
+    shared: &Shared,
+    peer: &PeerStatus,
+    link: &mut Outbound,
+    wr: &mut FrameWriter,
+) -> anyhow::Result<()> {
+    let old_enough_ms = crate::shared::now_ms().saturating_sub(RELAY_AFTER_MS);
+    while link.relay_next_lsn() <= shared.log.durable_lsn() {
+        let records = shared
+            .log
+            .read_from(link.relay_next_lsn(), BATCH_RECORDS_MAX, BATCH_BYTES_MAX)
+            .context("read log")?;
+        let mut last_lsn = None;
+        let mut batch = Vec::new();
+        let mut young = false;
+        for (lsn, rec) in records {
+            if peek_hlc(&rec).context("log record")?.physical_ms() > old_enough_ms {
+                young = true;
+                break;
+            }
+            let dot = peek_dot(&rec).context("log record")?;
+            if link.relay_wants(dot) {
+                batch.push(rec);
+            }
+            last_lsn = Some(lsn);
+        }
+        let Some(last_lsn) = last_lsn else { break };
+        let relayed = !batch.is_empty();
+        if relayed {
+            let n = batch.len() as u64;
+            wr.send(&Msg::Batch { records: batch }).await?;
+            peer.out.lock().ops_relayed += n;
+        }
+        link.on_relay_scanned(last_lsn, relayed);
+        if young {
+            break;
+        }
+    }
+    Ok(())
+}
+
 async fn stream_ops(
     shared: &Shared,
     peer: &PeerStatus,
@@ -150,9 +198,10 @@ async fn stream_ops(
     wr: &mut FrameWriter,
 ) -> anyhow::Result<()> {
     let mut durable = shared.log.subscribe();
-    let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+    let mut heartbeat = tokio::time::interval(RELAY_SCAN_INTERVAL.min(HEARTBEAT_INTERVAL));
     let mut last_heard = Instant::now();
     let mut last_sent = Instant::now();
+    let mut last_relay_scan = Instant::now();
     loop {
         // Send everything durable that the window allows.
         while link.can_send() && link.next_lsn() <= shared.log.durable_lsn() {
@@ -182,6 +231,10 @@ async fn stream_ops(
                 out.batches_sent += 1;
             }
             link.on_sent(last_lsn, max_seq);
+        }
+        if last_relay_scan.elapsed() >= RELAY_SCAN_INTERVAL {
+            relay(shared, peer, link, wr).await?;
+            last_relay_scan = Instant::now();
         }
         let caught_up = link.next_lsn() > shared.log.durable_lsn();
         tokio::select! {

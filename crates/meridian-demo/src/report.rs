@@ -1,0 +1,287 @@
+//! What the demo prints: the per-second line, the summary table and the
+//! JSON summary (the last line of stdout with `--json`).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Lag of one directed link `from->to`: ops written in `from`, applied in
+/// `to`, from write at the origin to apply (in ms).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinkLag {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub count: u64,
+}
+
+/// The shared counters checked at the end: every region must count every
+/// acknowledged increment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CounterCheck {
+    /// Sum of the INCR/INCRBY increments acknowledged to the clients.
+    pub increments: i64,
+    /// Sum of the counters' values read in each region at the end.
+    pub values: BTreeMap<String, i64>,
+    /// Every region's sum equals `increments`.
+    pub ok: bool,
+}
+
+/// The summary of one run; `--json` prints it as one line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Every region applied every op (equal version vectors) and all hold
+    /// identical state (equal digests).
+    pub converged: bool,
+    pub regions: Vec<String>,
+    /// Acknowledged writes, all regions.
+    pub writes: u64,
+    /// Acknowledged reads, all regions.
+    pub reads: u64,
+    /// Commands in failed pipelines (not counted as writes or reads).
+    pub errors: u64,
+    /// Writes that met a concurrent value, summed over regions.
+    pub conflicts: u64,
+    /// How long the workload ran.
+    pub duration_s: f64,
+    /// Stopped by Ctrl-C or SIGTERM rather than `--duration`.
+    pub interrupted: bool,
+    /// Acknowledged commands (reads and writes) per second, per region.
+    pub ops_per_sec: BTreeMap<String, f64>,
+    /// Acknowledged writes per second, per region.
+    pub writes_per_sec: BTreeMap<String, f64>,
+    /// Per link `from->to`.
+    pub lag_ms: BTreeMap<String, LinkLag>,
+    /// Injected one-way delay per link `from->to`, in ms.
+    pub delay_ms: BTreeMap<String, f64>,
+    /// `MERIDIAN.DIGEST` per region at the end.
+    pub digest: BTreeMap<String, String>,
+    /// From the end of the workload until every region had applied every
+    /// op, in ms; -1 if that did not happen in time.
+    pub converge_ms: f64,
+    pub counters: CounterCheck,
+}
+
+impl Summary {
+    /// Parses the JSON line printed by `--json`.
+    pub fn from_json_line(line: &str) -> serde_json::Result<Summary> {
+        serde_json::from_str(line)
+    }
+
+    /// The one-line JSON form.
+    pub fn to_json_line(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+
+    /// The largest `p99 - delay` over links, with its link name.
+    pub fn worst_p99_excess(&self) -> Option<(String, f64)> {
+        self.lag_ms
+            .iter()
+            .filter_map(|(name, l)| Some((name.clone(), l.p99 - self.delay_ms.get(name)?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// The human summary table.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let how = if self.interrupted {
+            "interrupted"
+        } else {
+            "done"
+        };
+        let _ = writeln!(
+            s,
+            "== summary: {} regions, workload ran {:.1} s ({how}) ==",
+            self.regions.len(),
+            self.duration_s
+        );
+        let _ = writeln!(
+            s,
+            "writes     {} acknowledged ({} reads, {} failed commands)",
+            self.writes, self.reads, self.errors
+        );
+        for r in &self.regions {
+            let w = self.writes_per_sec.get(r).copied().unwrap_or(0.0);
+            let o = self.ops_per_sec.get(r).copied().unwrap_or(0.0);
+            let _ = writeln!(s, "  {r:<14} {w:>8.0} writes/s {o:>8.0} ops/s");
+        }
+        let _ = writeln!(
+            s,
+            "conflicts  {} resolved (writes that met a concurrent value, all regions)",
+            self.conflicts
+        );
+        let c = &self.counters;
+        let verdict = if c.ok {
+            "no increment lost"
+        } else {
+            "MISMATCH"
+        };
+        let values: Vec<String> = c.values.iter().map(|(r, v)| format!("{r} {v}")).collect();
+        let _ = writeln!(
+            s,
+            "counters   {} acknowledged increments; counted: {} ({verdict})",
+            c.increments,
+            values.join(", ")
+        );
+        self.lag_table(&mut s);
+        let digest = self
+            .digest
+            .values()
+            .next()
+            .map(String::as_str)
+            .unwrap_or("");
+        let short = &digest[..digest.len().min(16)];
+        if self.converged {
+            let _ = write!(
+                s,
+                "converged  yes: all {} regions hold identical state (digest {short}…), {:.0} ms after the workload stopped",
+                self.regions.len(),
+                self.converge_ms
+            );
+        } else {
+            let _ = write!(
+                s,
+                "converged  NO: the regions' digests or version vectors differ"
+            );
+        }
+        s
+    }
+
+    fn lag_table(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "lag per link (ms, from write at the origin to apply at the destination):"
+        );
+        let width = self
+            .lag_ms
+            .keys()
+            .map(|k| k.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            s,
+            "  {:<width$} {:>8} {:>8} {:>8} {:>10} {:>8} {:>9}",
+            "link", "delay", "p50", "p99", "p99-delay", "max", "ops"
+        );
+        for (name, l) in &self.lag_ms {
+            let d = self.delay_ms.get(name).copied().unwrap_or(0.0);
+            let _ = writeln!(
+                s,
+                "  {name:<width$} {d:>8.2} {:>8.2} {:>8.2} {:>+10.2} {:>8.2} {:>9}",
+                l.p50,
+                l.p99,
+                l.p99 - d,
+                l.max,
+                l.count
+            );
+        }
+    }
+}
+
+/// Short names for the per-second line: the initials of the parts of each
+/// name (`us-east` -> `ue`), or the full names if two would collide.
+pub fn short_names(regions: &[String]) -> Vec<String> {
+    let short: Vec<String> = regions
+        .iter()
+        .map(|r| {
+            r.split(['-', '_'])
+                .filter_map(|p| p.chars().next())
+                .collect()
+        })
+        .collect();
+    let mut sorted = short.clone();
+    sorted.sort();
+    sorted.dedup();
+    if sorted.len() == short.len() {
+        short
+    } else {
+        regions.to_vec()
+    }
+}
+
+/// One per-second line: ops/s per region, then lag p50/p99 per link.
+/// `ops[i]` is region `i`'s ops/s; `lag` holds `(from, to, p50, p99)` by
+/// region index.
+pub fn second_line(
+    elapsed_s: u64,
+    short: &[String],
+    ops: &[f64],
+    lag: &[(usize, usize, f64, f64)],
+) -> String {
+    let mut s = format!("[{elapsed_s:>4}s] ops/s");
+    for (name, o) in short.iter().zip(ops) {
+        let _ = write!(s, " {name} {o:.0}");
+    }
+    s.push_str(" | lag p50/p99 ms");
+    for (from, to, p50, p99) in lag {
+        let (Some(f), Some(t)) = (short.get(*from), short.get(*to)) else {
+            continue;
+        };
+        let _ = write!(s, " {f}>{t} {p50:.1}/{p99:.1}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn short_names_are_initials_unless_they_collide() {
+        let r = names(&["us-east", "eu-west", "ap-southeast"]);
+        assert_eq!(short_names(&r), ["ue", "ew", "as"]);
+        let clash = names(&["eu-west", "eu-west_x"]);
+        assert_eq!(short_names(&clash), ["ew", "ewx"]);
+        let clash = names(&["ab-c", "ax-cy"]);
+        assert_eq!(short_names(&clash), ["ab-c", "ax-cy"]);
+    }
+
+    #[test]
+    fn second_line_is_compact() {
+        let line = second_line(
+            3,
+            &names(&["ue", "ew"]),
+            &[2001.0, 1999.4],
+            &[(0, 1, 38.44, 39.21), (1, 0, 38.5, 39.0)],
+        );
+        assert_eq!(
+            line,
+            "[   3s] ops/s ue 2001 ew 1999 | lag p50/p99 ms ue>ew 38.4/39.2 ew>ue 38.5/39.0"
+        );
+    }
+
+    #[test]
+    fn json_round_trips_and_has_the_required_keys() {
+        let mut s = Summary {
+            converged: true,
+            regions: names(&["a", "b"]),
+            writes: 10,
+            ..Summary::default()
+        };
+        s.delay_ms.insert("a->b".into(), 5.65);
+        s.lag_ms.insert(
+            "a->b".into(),
+            LinkLag {
+                p50: 6.0,
+                p99: 7.5,
+                max: 8.0,
+                count: 4,
+            },
+        );
+        let line = s.to_json_line().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        for key in ["converged", "regions", "writes", "lag_ms", "delay_ms"] {
+            assert!(v.get(key).is_some(), "{key} missing from {line}");
+        }
+        assert_eq!(v["lag_ms"]["a->b"]["p99"], 7.5);
+        assert_eq!(Summary::from_json_line(&line).unwrap(), s);
+        let (link, excess) = s.worst_p99_excess().unwrap();
+        assert_eq!(link, "a->b");
+        assert!((excess - 1.85).abs() < 1e-9);
+    }
+}
