@@ -8,6 +8,7 @@
 # Defaults: 1000000 requests, pipeline 16, 50 clients, 2 rounds (alternating
 # peer and Meridian; the best round of each is kept), tests set,get,incr.
 # Needs redis-server and redis-benchmark (Debian: redis-server, redis-tools).
+# MERIDIAN_BIN=path uses an existing binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
@@ -19,8 +20,10 @@ CLIENTS=${CLIENTS:-50}
 for tool in redis-server redis-benchmark; do
   command -v "$tool" >/dev/null || { echo "$tool not found: apt-get install redis-server redis-tools" >&2; exit 1; }
 done
-cargo build --release --quiet
-BIN=target/release/meridian
+if [ -z "${MERIDIAN_BIN:-}" ]; then
+  cargo build --release --quiet
+fi
+BIN=${MERIDIAN_BIN:-target/release/meridian}
 work=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RPORT=$(free_port); MPORT=$(free_port); MREPL=$(free_port)

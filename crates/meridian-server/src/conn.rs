@@ -98,7 +98,7 @@ async fn handle(shared: &Shared, mut stream: TcpStream, addr: SocketAddr) -> std
                 ));
             }
             let more = requests.len() == PIPELINE_REQUESTS_MAX;
-            let lsn = run_pipeline(shared, &mut conn, &mut requests, &mut out);
+            let (lsn, wait) = run_pipeline(shared, &mut conn, &mut requests, &mut out);
             if lsn > 0 {
                 if let Err(e) = shared.log.wait_durable(lsn).await {
                     // Replies already encoded cannot be taken back; report
@@ -107,6 +107,19 @@ async fn handle(shared: &Shared, mut stream: TcpStream, addr: SocketAddr) -> std
                     let msg = format!("MISCONF Meridian cannot persist writes: {e}");
                     encode(&Reply::error(msg), conn.proto, &mut out);
                     conn.closing = true;
+                }
+            }
+            if let Some(wait) = wait {
+                // MERIDIAN.WAITFOR: answer what came before, wait, answer it,
+                // then run the rest of the pipeline.
+                if !out.is_empty() {
+                    stream.write_all(&out).await?;
+                    out.clear();
+                }
+                let reached = wait_for(shared, &wait).await;
+                encode(&Reply::integer(reached as i64), conn.proto, &mut out);
+                if fatal.is_none() && !requests.is_empty() {
+                    continue;
                 }
             }
             if let Some(e) = fatal {
@@ -126,23 +139,42 @@ async fn handle(shared: &Shared, mut stream: TcpStream, addr: SocketAddr) -> std
             if conn.closing {
                 return Ok(());
             }
-            if !more {
+            if !more && requests.is_empty() {
                 break;
             }
         }
     }
 }
 
-/// Runs the requests under one hold of the state lock; returns the highest
-/// log position written (0 if none).
+/// Waits until this region has applied everything in `wait.vv`, or the
+/// timeout passes; true if it got there.
+async fn wait_for(shared: &Shared, wait: &cmd::Wait) -> bool {
+    let mut changes = shared.log.subscribe();
+    let deadline = tokio::time::Instant::now() + wait.timeout;
+    loop {
+        if shared.node.lock().vv().dominates(&wait.vv) {
+            return true;
+        }
+        // Every applied op is logged, so the log's durable position moves
+        // whenever the version vector does.
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return shared.node.lock().vv().dominates(&wait.vv),
+        }
+    }
+}
+
+/// Runs the requests under one hold of the state lock, up to the end or to
+/// a request that must wait (returned, with the requests after it left in
+/// `requests`); returns the highest log position written (0 if none).
 fn run_pipeline(
     shared: &Shared,
     conn: &mut ConnState,
     requests: &mut Vec<meridian_resp::Request>,
     out: &mut BytesMut,
-) -> u64 {
+) -> (u64, Option<cmd::Wait>) {
     if requests.is_empty() {
-        return 0;
+        return (0, None);
     }
     let mut node = shared.node.lock();
     let mut ctx = Ctx {
@@ -152,17 +184,27 @@ fn run_pipeline(
         now_ms: now_ms(),
         lsn: 0,
         record: Vec::new(),
+        wait: None,
     };
-    for req in requests.drain(..) {
+    let mut done = 0;
+    for req in requests.iter() {
+        done += 1;
         if req.args.is_empty() {
             continue;
         }
         shared.counters.commands.fetch_add(1, Ordering::Relaxed);
         let reply = cmd::dispatch(&mut ctx, &req.args);
+        if ctx.wait.is_some() {
+            break;
+        }
         encode(&reply, ctx.conn.proto, out);
         if ctx.conn.closing {
             break;
         }
     }
-    ctx.lsn
+    requests.drain(..done);
+    if ctx.conn.closing {
+        requests.clear();
+    }
+    (ctx.lsn, ctx.wait)
 }

@@ -26,6 +26,15 @@ pub struct Ctx<'a> {
     pub lsn: u64,
     /// Scratch buffer for encoding ops, reused across one pipeline.
     pub record: Vec<u8>,
+    /// Set by a command that must wait (MERIDIAN.WAITFOR); the connection
+    /// waits outside the state lock and then replies.
+    pub wait: Option<Wait>,
+}
+
+/// A wait for this region to reach a causal point.
+pub struct Wait {
+    pub vv: meridian_core::VersionVector,
+    pub timeout: std::time::Duration,
 }
 
 /// A command's result: a reply, or an error reply.

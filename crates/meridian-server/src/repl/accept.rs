@@ -152,7 +152,9 @@ async fn handshake<'a>(
                 "region {region} failed authentication: wrong cluster secret"
             )))
         }
-        Msg::Refused { reason } => return Err(Refusal(format!("region {region} refused us: {reason}"))),
+        Msg::Refused { reason } => {
+            return Err(Refusal(format!("region {region} refused us: {reason}")))
+        }
         other => return Err(Refusal(format!("expected Auth, got {other:?}"))),
     }
     let vv = shared.node.lock().vv().clone();
@@ -205,7 +207,10 @@ async fn receive_ops(
 
 /// Acknowledges everything applied here once it is durable; returns what
 /// it acknowledged.
-async fn ack(shared: &Shared, wr: &mut FrameWriter) -> anyhow::Result<meridian_core::VersionVector> {
+async fn ack(
+    shared: &Shared,
+    wr: &mut FrameWriter,
+) -> anyhow::Result<meridian_core::VersionVector> {
     let (vv, lsn) = {
         let node = shared.node.lock();
         (node.vv().clone(), shared.log.last_lsn())

@@ -39,7 +39,8 @@ pub async fn run(shared: Arc<Shared>, index: usize) {
                     msg.contains("refused by peer") || msg.contains("failed authentication");
                 if refused {
                     // Log a refusal once per change of reason, not at every retry.
-                    let again = matches!(&peer.out.lock().state, LinkState::Refused(m) if *m == msg);
+                    let again =
+                        matches!(&peer.out.lock().state, LinkState::Refused(m) if *m == msg);
                     if !again {
                         tracing::warn!(peer = %peer.name, "replication link refused: {msg}");
                     }
