@@ -381,7 +381,11 @@ fn run_fjall(case: Case, dir: &Path) -> Outcome {
                 group.ticket()
             };
             if case.policy == Policy::Always {
-                let fsync = || keyspace.persist(PersistMode::SyncData).expect("fjall persist");
+                let fsync = || {
+                    keyspace
+                        .persist(PersistMode::SyncData)
+                        .expect("fjall persist")
+                };
                 if case.group_commit {
                     group.sync(ticket, fsync);
                 } else {
@@ -405,7 +409,9 @@ fn run_fjall(case: Case, dir: &Path) -> Outcome {
     assert_eq!(next - 1, case.records);
     assert_eq!(bytes, case.records as usize * RECORD_BYTES);
 
-    keyspace.persist(PersistMode::SyncAll).expect("final persist");
+    keyspace
+        .persist(PersistMode::SyncAll)
+        .expect("final persist");
     drop(part);
     drop(keyspace);
     // fjall's background threads release the directory asynchronously.
@@ -418,7 +424,9 @@ fn run_fjall(case: Case, dir: &Path) -> Outcome {
         .expect("reopen partition");
     let reopen_ms = t0.elapsed().as_secs_f64() * 1e3;
     assert_eq!(
-        part.last_key_value().expect("read").map(|(k, _)| k.to_vec()),
+        part.last_key_value()
+            .expect("read")
+            .map(|(k, _)| k.to_vec()),
         Some(case.records.to_be_bytes().to_vec())
     );
     drop(part);
@@ -511,7 +519,7 @@ fn run_redb(case: Case, dir: &Path) -> Outcome {
 
     redb_immediate_commit(&db);
     drop(Arc::into_inner(db).expect("sole db handle"));
-    let (disk_bytes, apparent_bytes) = disk_usage(&path.parent().expect("dir").to_path_buf());
+    let (disk_bytes, apparent_bytes) = disk_usage(path.parent().expect("dir"));
     let t0 = Instant::now();
     let db = redb::Database::open(&path).expect("reopen redb");
     let reopen_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -563,7 +571,10 @@ fn parse_args() -> Args {
             "--records" => a.records = val().parse().expect("--records N"),
             "--always-records" => a.always_records = val().parse().expect("--always-records N"),
             "--threads" => {
-                a.threads = val().split(',').map(|t| t.parse().expect("--threads 1,4")).collect()
+                a.threads = val()
+                    .split(',')
+                    .map(|t| t.parse().expect("--threads 1,4"))
+                    .collect()
             }
             "--engines" => {
                 a.engines = val()
@@ -611,9 +622,21 @@ fn main() {
         };
         for &threads in &args.threads {
             for &engine in &args.engines {
-                cases.push(Case { engine, policy, threads, group_commit: false, records });
+                cases.push(Case {
+                    engine,
+                    policy,
+                    threads,
+                    group_commit: false,
+                    records,
+                });
                 if policy == Policy::Always && threads > 1 && engine != EngineKind::Mlog {
-                    cases.push(Case { engine, policy, threads, group_commit: true, records });
+                    cases.push(Case {
+                        engine,
+                        policy,
+                        threads,
+                        group_commit: true,
+                        records,
+                    });
                 }
             }
         }
@@ -707,7 +730,9 @@ fn main() {
     println!();
     println!("latency = one batch of {BATCH}: first append until durable per policy.");
     println!("CPU = process user+sys time during the append phase (all threads, incl. background); cores = CPU / wall.");
-    println!("+gc = application-level group commit (one fsync covers all batches committed before it).");
+    println!(
+        "+gc = application-level group commit (one fsync covers all batches committed before it)."
+    );
     println!("redb everysec rows do NOT survive a process crash for the last <= 1 s (Durability::None); see README.");
     println!("total run time {:.0} s", started.elapsed().as_secs_f64());
 }

@@ -1,8 +1,10 @@
-//! What a simulated world looks like: its regions, network, faults and
-//! workload.
+//! What a simulated world looks like: its regions, network, disks, faults
+//! and workload.
 
 use crate::rtt::Latencies;
 use meridian_core::Regions;
+use std::fmt;
+use std::str::FromStr;
 
 /// Fewest keys a run may use. One key makes every write conflict, which is a
 /// legitimate stress; zero keys would leave clients nothing to write.
@@ -32,8 +34,284 @@ pub const WRITES_MAX: u64 = 2_000_000;
 /// beyond that while keeping simulated time from overflowing.
 pub const DELAY_MS_MAX: u64 = 10_000;
 
-/// The three regions a default world runs: one per continent of the matrix.
-pub const DEFAULT_REGIONS: [&str; 3] = ["us-east", "eu-west", "ap-southeast"];
+/// Most rounds (write phase, then heal and settle) in one run: each round
+/// ends at a quiescent point where every checker runs.
+pub const ROUNDS_MAX: u32 = 100;
+
+/// Most writes one client pipeline sends at once (the server runs up to
+/// `conn::PIPELINE_REQUESTS_MAX`; a few are enough to put several ops of one
+/// region into one log write and one reply).
+pub const PIPELINE_MAX: usize = 64;
+
+/// The three regions of a small world: one per continent of the matrix.
+pub const SMALL_REGIONS: [&str; 3] = ["us-east", "eu-west", "ap-southeast"];
+
+/// When a region's log reaches the disk, as the server's `--fsync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fsync {
+    /// Written and fsynced (group commit) before anything is acknowledged
+    /// or shipped.
+    Always,
+    /// Written to the OS before acknowledging; fsynced once a second.
+    EverySec,
+    /// Written to the OS before acknowledging; the OS writes back later.
+    No,
+}
+
+impl FromStr for Fsync {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Fsync, String> {
+        match s {
+            "always" => Ok(Fsync::Always),
+            "everysec" => Ok(Fsync::EverySec),
+            "no" => Ok(Fsync::No),
+            _ => Err(format!("fsync policy {s:?} is not one of always, everysec, no")),
+        }
+    }
+}
+
+impl fmt::Display for Fsync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Fsync::Always => "always",
+            Fsync::EverySec => "everysec",
+            Fsync::No => "no",
+        })
+    }
+}
+
+/// A kind of fault. Episode kinds are planned per round (see
+/// [`crate::faults`]); message kinds strike single messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// Every link to and from one region is cut.
+    Isolate,
+    /// The regions are split in two groups that cannot talk.
+    Split,
+    /// One direction of one link is cut.
+    OneWay,
+    /// One link (both directions) goes down and up repeatedly.
+    Flap,
+    /// A message is lost; the connection it was on resets.
+    Loss,
+    /// A batch or ack arrives twice.
+    Dup,
+    /// A batch or ack is held back so later ones overtake it.
+    Reorder,
+    /// One link direction gets much slower for a while.
+    Spike,
+    /// A region's process crashes and restarts: what was written to the OS
+    /// survives, the rest of memory is lost.
+    Crash,
+    /// A region's machine loses power: what was not fsynced may be lost,
+    /// with a torn tail. Off in `mixed`: see docs/testing.md.
+    PowerLoss,
+    /// A region's clock is off for a round, within or beyond the bound.
+    Skew,
+    /// A region's clock jumps forwards or backwards mid-round.
+    Jump,
+}
+
+impl FaultKind {
+    /// Every kind, in display order.
+    pub const ALL: [FaultKind; 12] = [
+        FaultKind::Isolate,
+        FaultKind::Split,
+        FaultKind::OneWay,
+        FaultKind::Flap,
+        FaultKind::Loss,
+        FaultKind::Dup,
+        FaultKind::Reorder,
+        FaultKind::Spike,
+        FaultKind::Crash,
+        FaultKind::PowerLoss,
+        FaultKind::Skew,
+        FaultKind::Jump,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Isolate => "isolate",
+            FaultKind::Split => "split",
+            FaultKind::OneWay => "one-way",
+            FaultKind::Flap => "flap",
+            FaultKind::Loss => "loss",
+            FaultKind::Dup => "dup",
+            FaultKind::Reorder => "reorder",
+            FaultKind::Spike => "spike",
+            FaultKind::Crash => "crash",
+            FaultKind::PowerLoss => "power-loss",
+            FaultKind::Skew => "skew",
+            FaultKind::Jump => "jump",
+        }
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+/// A set of fault kinds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Faults(u16);
+
+impl Faults {
+    /// No faults at all: a calm world (jitter only).
+    pub const NONE: Faults = Faults(0);
+
+    /// Every kind except power loss, which breaks durability by design
+    /// under `everysec` (see docs/testing.md).
+    pub fn mixed() -> Faults {
+        let mut f = Faults::NONE;
+        for k in FaultKind::ALL {
+            if k != FaultKind::PowerLoss {
+                f = f.with(k);
+            }
+        }
+        f
+    }
+
+    pub fn with(self, k: FaultKind) -> Faults {
+        Faults(self.0 | k.bit())
+    }
+
+    pub fn without(self, k: FaultKind) -> Faults {
+        Faults(self.0 & !k.bit())
+    }
+
+    pub fn has(self, k: FaultKind) -> bool {
+        self.0 & k.bit() != 0
+    }
+
+    /// The kinds in the set, in display order.
+    pub fn kinds(self) -> impl Iterator<Item = FaultKind> {
+        FaultKind::ALL.into_iter().filter(move |k| self.has(*k))
+    }
+}
+
+impl fmt::Debug for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for Faults {
+    /// `mixed`, `none`, or the kinds joined by commas (`mixed,power-loss`
+    /// when that is shorter).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Faults::mixed() {
+            return f.write_str("mixed");
+        }
+        if *self == Faults::mixed().with(FaultKind::PowerLoss) {
+            return f.write_str("mixed,power-loss");
+        }
+        if *self == Faults::NONE {
+            return f.write_str("none");
+        }
+        let names: Vec<&str> = self.kinds().map(FaultKind::name).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl FromStr for Faults {
+    type Err = String;
+    /// `mixed`, `none`, or a comma-separated list of kinds, each optionally
+    /// prefixed with `-` to remove it (`mixed,-crash`).
+    fn from_str(s: &str) -> Result<Faults, String> {
+        let mut set = Faults::NONE;
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (remove, name) = match part.strip_prefix('-') {
+                Some(n) => (true, n),
+                None => (false, part),
+            };
+            let kinds: Vec<FaultKind> = match name {
+                "mixed" => Faults::mixed().kinds().collect(),
+                "none" => vec![],
+                "partitions" => vec![
+                    FaultKind::Isolate,
+                    FaultKind::Split,
+                    FaultKind::OneWay,
+                    FaultKind::Flap,
+                ],
+                _ => vec![FaultKind::ALL
+                    .into_iter()
+                    .find(|k| k.name() == name)
+                    .ok_or_else(|| {
+                        let all: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                        format!(
+                            "unknown fault {name:?}: use mixed, none, partitions or {}",
+                            all.join(", ")
+                        )
+                    })?],
+            };
+            for k in kinds {
+                set = if remove { set.without(k) } else { set.with(k) };
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// A deliberately broken variant of the shell, to show that the checkers
+/// catch real bugs. None is ever on outside tests and `--broken`.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Broken {
+    /// After a reconnection, the sender's first batch leaves out one op
+    /// (an off-by-one in resuming from the receiver's version vector).
+    ResumeSkipsOne,
+    /// A client write is acknowledged before its log record is durable.
+    ReplyBeforeDurable,
+    /// A receiver acknowledges a batch before its records are durable.
+    AckBeforeDurable,
+    /// Counters read as the largest region's contribution instead of the
+    /// sum (a wrapper around reads: the core stays correct).
+    CounterMax,
+    /// A DEL claims to have seen one more op of every other region than it
+    /// had, so receivers remove values the deleting region never saw.
+    DelRemovesUnseen,
+    /// The receiver acknowledges only in reply to batches, never when ops
+    /// held for their causes are released by another link.
+    NoAckOnProgress,
+    /// The first op delivered to any region is dropped there, with every
+    /// later copy.
+    DropOneOp,
+}
+
+impl Broken {
+    pub const ALL: [Broken; 7] = [
+        Broken::ResumeSkipsOne,
+        Broken::ReplyBeforeDurable,
+        Broken::AckBeforeDurable,
+        Broken::CounterMax,
+        Broken::DelRemovesUnseen,
+        Broken::NoAckOnProgress,
+        Broken::DropOneOp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Broken::ResumeSkipsOne => "resume-skips-one",
+            Broken::ReplyBeforeDurable => "reply-before-durable",
+            Broken::AckBeforeDurable => "ack-before-durable",
+            Broken::CounterMax => "counter-max",
+            Broken::DelRemovesUnseen => "del-removes-unseen",
+            Broken::NoAckOnProgress => "no-ack-on-progress",
+            Broken::DropOneOp => "drop-one-op",
+        }
+    }
+}
+
+impl FromStr for Broken {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Broken, String> {
+        Broken::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| format!("unknown broken variant {s:?}"))
+    }
+}
 
 /// The shape of one simulated world. Every field is public so a caller can
 /// start from [`SimConfig::default`] and change what it needs.
@@ -44,64 +322,74 @@ pub struct SimConfig {
     /// One-way delay of every link, in ms; `None` takes each pair's delay
     /// from the project's measured matrix (`data/rtt.csv`, half the RTT).
     pub base_latency_ms: Option<u64>,
-    /// Each message waits an extra uniform `0..=jitter_ms`.
+    /// Each message waits an extra uniform `0..=jitter_ms` (without
+    /// overtaking earlier messages of its connection: links are TCP).
     pub jitter_ms: u64,
-    /// Probability that a message is held back an extra uniform
-    /// `1..=reorder_delay_ms_max`, so that later messages overtake it.
+    /// With [`FaultKind::Reorder`]: probability that a batch or ack is held
+    /// back an extra `1..=reorder_delay_ms_max`, so later ones overtake it.
     pub reorder_prob: f64,
-    /// Longest extra delay of a reordered message.
     pub reorder_delay_ms_max: u64,
-    /// Probability that a batch of ops or an ack is delivered twice.
+    /// With [`FaultKind::Dup`]: probability that a batch or ack arrives twice.
     pub dup_prob: f64,
-    /// Whether to cut links during the run (whole-region partitions, one-way
-    /// cuts and flapping links; see the crate docs).
-    pub partitions: bool,
-    /// How long clients write, in simulated ms. The run then heals every
-    /// link and continues until no message is left in flight.
+    /// With [`FaultKind::Loss`], during write phases: probability that a
+    /// message is lost, which resets its connection.
+    pub loss_prob: f64,
+    /// Which faults may strike (see [`FaultKind`]).
+    pub faults: Faults,
+    pub fsync: Fsync,
+    /// Client write time over the whole run, in simulated ms, split evenly
+    /// between the rounds.
     pub duration_ms: u64,
+    /// Rounds: each is a write phase with faults, then every fault heals
+    /// and the world must settle (a quiescent point, where every checker
+    /// runs) within the liveness bound.
+    pub rounds: u32,
     /// Average client writes per second in each region.
     pub writes_per_sec_per_region: u64,
     /// Number of keys clients write (small, so concurrent writes to the same
     /// key are common).
     pub keys: usize,
-    /// Test switch: the first op delivered to any region is dropped there,
-    /// and every later copy of it too, as a broken link would. A correct
-    /// checker must report the run as failed.
+    /// Most writes in one client pipeline (one log write, one reply).
+    pub pipeline_max: usize,
+    /// Stop writing after this many writes over all regions: how a failing
+    /// run is shrunk to a short history.
+    pub writes_limit: Option<u64>,
+    /// A deliberately broken variant; `None` in every real run.
     #[doc(hidden)]
-    pub skip_one_delivery: bool,
-    /// Test switch: acknowledge only in reply to a batch, never when ops
-    /// held for their causes are released by another link's batch. This
-    /// deadlocks a sender whose window fills with held batches; the
-    /// regression test keeps that hazard visible.
-    #[doc(hidden)]
-    pub ack_batches_only: bool,
+    pub broken: Option<Broken>,
 }
 
 impl Default for SimConfig {
+    /// The seven regions of the measured matrix with their real latencies,
+    /// every fault of `mixed`, `everysec`.
     fn default() -> SimConfig {
         SimConfig {
-            regions: DEFAULT_REGIONS.iter().map(|s| s.to_string()).collect(),
+            regions: Latencies::builtin().regions(),
             base_latency_ms: None,
             jitter_ms: 5,
-            reorder_prob: 0.1,
+            reorder_prob: 0.05,
             reorder_delay_ms_max: 200,
-            dup_prob: 0.05,
-            partitions: true,
-            duration_ms: 2_000,
-            writes_per_sec_per_region: 100,
+            dup_prob: 0.02,
+            loss_prob: 0.002,
+            faults: Faults::mixed(),
+            fsync: Fsync::EverySec,
+            duration_ms: 3_000,
+            rounds: 2,
+            writes_per_sec_per_region: 50,
             keys: 16,
-            skip_one_delivery: false,
-            ack_batches_only: false,
+            pipeline_max: 4,
+            writes_limit: None,
+            broken: None,
         }
     }
 }
 
 impl SimConfig {
-    /// The default world with all seven regions of the measured matrix and
-    /// their real latencies.
-    pub fn seven_regions() -> SimConfig {
+    /// A world of three regions (one per continent), otherwise the default:
+    /// quick enough for sweeps in a debug build.
+    pub fn small() -> SimConfig {
         SimConfig {
-            regions: Latencies::builtin().regions(),
+            regions: SMALL_REGIONS.iter().map(|s| s.to_string()).collect(),
             ..SimConfig::default()
         }
     }
@@ -118,25 +406,37 @@ impl SimConfig {
         if self.duration_ms > DURATION_MS_MAX {
             return Err(format!("duration_ms above {DURATION_MS_MAX}"));
         }
+        if !(1..=ROUNDS_MAX).contains(&self.rounds) {
+            return Err(format!("rounds must be in 1..={ROUNDS_MAX}"));
+        }
+        if !(1..=PIPELINE_MAX).contains(&self.pipeline_max) {
+            return Err(format!("pipeline_max must be in 1..={PIPELINE_MAX}"));
+        }
         if self.writes_per_sec_per_region > WRITES_PER_SEC_MAX {
             return Err(format!(
                 "writes_per_sec_per_region above {WRITES_PER_SEC_MAX}"
             ));
         }
+        // Pipelines average (1 + pipeline_max) / 2 writes.
         let writes = (self.duration_ms as u128)
             * (self.writes_per_sec_per_region as u128)
             * (regions.len() as u128)
-            / 1000;
+            * (1 + self.pipeline_max as u128)
+            / 2000;
         if writes > WRITES_MAX as u128 {
             return Err(format!("{writes} writes in total, above {WRITES_MAX}"));
         }
         for (name, p) in [
             ("reorder_prob", self.reorder_prob),
             ("dup_prob", self.dup_prob),
+            ("loss_prob", self.loss_prob),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("{name} must be in 0..=1, got {p}"));
             }
+        }
+        if self.loss_prob > 0.5 {
+            return Err("loss_prob above 0.5 never lets a connection stay up".into());
         }
         let delays = [
             self.base_latency_ms.unwrap_or(0),
@@ -161,16 +461,71 @@ impl SimConfig {
         Ok(regions)
     }
 
-    /// A one-line Rust expression that replays `seed` under this config.
-    pub fn replay_hint(&self, seed: u64) -> String {
-        let cfg = if *self == SimConfig::default() {
-            "&SimConfig::default()".to_string()
-        } else if *self == SimConfig::seven_regions() {
-            "&SimConfig::seven_regions()".to_string()
-        } else {
-            format!("&{self:?}")
+    /// The command that replays `seed` under this config: a `meridian sim`
+    /// command line when the config is one the command line can express,
+    /// else a line of Rust.
+    pub fn replay_command(&self, seed: u64) -> String {
+        match self.cli_flags() {
+            Some(flags) if flags.is_empty() => format!("meridian sim --seed {seed}"),
+            Some(flags) => format!("meridian sim --seed {seed} {flags}"),
+            None => format!("meridian_sim::run_seed({seed}, &{self:?})"),
+        }
+    }
+
+    /// The `meridian sim` flags that make this config, or `None` if some
+    /// field has no flag (a config built in a test).
+    pub fn cli_flags(&self) -> Option<String> {
+        let d = SimConfig::default();
+        let fixed = SimConfig {
+            regions: d.regions.clone(),
+            faults: d.faults,
+            fsync: d.fsync,
+            duration_ms: d.duration_ms,
+            rounds: d.rounds,
+            writes_per_sec_per_region: d.writes_per_sec_per_region,
+            keys: d.keys,
+            pipeline_max: d.pipeline_max,
+            writes_limit: None,
+            broken: None,
+            ..self.clone()
         };
-        format!("meridian_sim::run_seed({seed}, {cfg})")
+        if fixed != d {
+            return None;
+        }
+        let mut flags = Vec::new();
+        let mut sorted = self.regions.clone();
+        sorted.sort();
+        if sorted != d.regions {
+            flags.push(format!("--regions {}", self.regions.join(",")));
+        }
+        if self.duration_ms != d.duration_ms {
+            flags.push(format!("--duration-ms {}", self.duration_ms));
+        }
+        if self.rounds != d.rounds {
+            flags.push(format!("--rounds {}", self.rounds));
+        }
+        if self.writes_per_sec_per_region != d.writes_per_sec_per_region {
+            flags.push(format!("--rate {}", self.writes_per_sec_per_region));
+        }
+        if self.keys != d.keys {
+            flags.push(format!("--keys {}", self.keys));
+        }
+        if self.pipeline_max != d.pipeline_max {
+            flags.push(format!("--pipeline {}", self.pipeline_max));
+        }
+        if self.fsync != d.fsync {
+            flags.push(format!("--fsync {}", self.fsync));
+        }
+        if self.faults != d.faults {
+            flags.push(format!("--faults {}", self.faults));
+        }
+        if let Some(w) = self.writes_limit {
+            flags.push(format!("--writes-limit {w}"));
+        }
+        if let Some(b) = self.broken {
+            flags.push(format!("--broken {}", b.name()));
+        }
+        Some(flags.join(" "))
     }
 }
 
@@ -180,8 +535,8 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        assert_eq!(SimConfig::default().validate().unwrap().len(), 3);
-        assert_eq!(SimConfig::seven_regions().validate().unwrap().len(), 7);
+        assert_eq!(SimConfig::default().validate().unwrap().len(), 7);
+        assert_eq!(SimConfig::small().validate().unwrap().len(), 3);
     }
 
     #[test]
@@ -212,6 +567,10 @@ mod tests {
                 ..SimConfig::default()
             },
             SimConfig {
+                rounds: 0,
+                ..SimConfig::default()
+            },
+            SimConfig {
                 writes_per_sec_per_region: WRITES_PER_SEC_MAX,
                 duration_ms: DURATION_MS_MAX,
                 ..SimConfig::default()
@@ -220,7 +579,6 @@ mod tests {
         for cfg in bad {
             assert!(cfg.validate().is_err(), "{cfg:?}");
         }
-        // Unknown regions are fine with a fixed latency.
         let fixed = SimConfig {
             regions: vec!["mars".into(), "venus".into()],
             base_latency_ms: Some(500),
@@ -230,16 +588,44 @@ mod tests {
     }
 
     #[test]
-    fn replay_hint_names_the_config() {
+    fn fault_sets_parse_and_print() {
+        assert_eq!("mixed".parse::<Faults>().unwrap(), Faults::mixed());
+        assert_eq!("none".parse::<Faults>().unwrap(), Faults::NONE);
+        let f: Faults = "mixed,-crash,power-loss".parse().unwrap();
+        assert!(!f.has(FaultKind::Crash) && f.has(FaultKind::PowerLoss));
+        assert_eq!(f.to_string().parse::<Faults>().unwrap(), f);
         assert_eq!(
-            SimConfig::default().replay_hint(7),
-            "meridian_sim::run_seed(7, &SimConfig::default())"
+            "mixed,power-loss".parse::<Faults>().unwrap().to_string(),
+            "mixed,power-loss"
         );
-        let hint = SimConfig {
+        assert!("meteor".parse::<Faults>().is_err());
+    }
+
+    #[test]
+    fn replay_command_names_the_config() {
+        assert_eq!(
+            SimConfig::default().replay_command(7),
+            "meridian sim --seed 7"
+        );
+        let cmd = SimConfig {
             keys: 3,
+            fsync: Fsync::Always,
+            faults: Faults::mixed().without(FaultKind::Loss),
+            writes_limit: Some(12),
+            ..SimConfig::small()
+        }
+        .replay_command(7);
+        assert!(
+            cmd.starts_with("meridian sim --seed 7 --regions us-east,eu-west,ap-southeast"),
+            "{cmd}"
+        );
+        assert!(cmd.contains("--keys 3 --fsync always"), "{cmd}");
+        assert!(cmd.contains("--writes-limit 12"), "{cmd}");
+        let rust = SimConfig {
+            jitter_ms: 9,
             ..SimConfig::default()
         }
-        .replay_hint(7);
-        assert!(hint.contains("keys: 3"), "{hint}");
+        .replay_command(7);
+        assert!(rust.starts_with("meridian_sim::run_seed(7, &SimConfig {"), "{rust}");
     }
 }

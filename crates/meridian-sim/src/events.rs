@@ -4,6 +4,7 @@
 //! breaks ties between events of the same millisecond in the order they were
 //! scheduled, so a run never depends on how a heap orders equal keys.
 
+use crate::faults::FaultStep;
 use meridian_core::{Op, VersionVector};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -11,46 +12,82 @@ use std::collections::BinaryHeap;
 /// Index of a directed link `from -> to` (see `World::link_id`).
 pub type LinkId = usize;
 
-/// A message on the connection of one directed link. `Hello` and `Batch`
-/// travel from the link's sender to its receiver; `Welcome` and `Ack` come
-/// back.
+/// A message on one connection of a directed link. The dialer (the link's
+/// sender) sends `Hello`, `Auth` and `Batch`; the acceptor sends
+/// `Challenge`, `Welcome` and `Ack`, as in `meridian_core::protocol`.
 #[derive(Clone, Debug)]
 pub enum Msg {
-    /// The sender (re)connects.
     Hello,
-    /// The receiver's version vector, answering `Hello`.
+    Challenge,
+    Auth,
+    /// The acceptor's version vector: where the sender resumes.
     Welcome(VersionVector),
-    /// The sender's own ops, in its log order.
+    /// Ops in the sender's log order: its own, and relayed ones.
     Batch(Vec<Op>),
-    /// The receiver's version vector after applying a batch.
+    /// The acceptor's version vector, once everything in it is durable.
     Ack(VersionVector),
 }
 
 impl Msg {
-    /// True for messages from the link's sender to its receiver.
+    /// True for messages from the dialer to the acceptor.
     pub fn forward(&self) -> bool {
-        matches!(self, Msg::Hello | Msg::Batch(_))
+        matches!(self, Msg::Hello | Msg::Auth | Msg::Batch(_))
     }
 
-    /// True for messages the network may duplicate. The handshake is kept
-    /// single: a connection has one `Hello` and one `Welcome`.
-    pub fn may_duplicate(&self) -> bool {
+    /// True for messages the network may duplicate or reorder. The
+    /// handshake is kept intact: one connection has one of each.
+    pub fn may_disturb(&self) -> bool {
         matches!(self, Msg::Batch(_) | Msg::Ack(_))
+    }
+
+    /// A short tag for histories.
+    pub fn tag(&self) -> u8 {
+        match self {
+            Msg::Hello => 1,
+            Msg::Challenge => 2,
+            Msg::Auth => 3,
+            Msg::Welcome(_) => 4,
+            Msg::Batch(_) => 5,
+            Msg::Ack(_) => 6,
+        }
     }
 }
 
 /// Something that happens at a simulated time.
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// A client of `region` writes.
+    /// A client of `region` sends a pipeline of writes.
     Write { region: usize },
-    /// `msg` arrives on `link`; it is lost if the connection it was sent on
-    /// (`epoch`) is gone.
+    /// `msg` arrives on connection `epoch` of `link`.
     Deliver { link: LinkId, epoch: u64, msg: Msg },
-    /// A fault episode cuts `link`.
-    Cut { link: LinkId },
-    /// A fault episode ends its cut of `link`.
-    Heal { link: LinkId },
+    /// The dialer of `link` (re)connects after its backoff.
+    Dial { link: LinkId },
+    /// The dialer learns that connection `epoch` of `link` is gone (reset,
+    /// closed by the peer, or timed out).
+    Closed { link: LinkId, epoch: u64 },
+    /// The handshake of connection `epoch` must be done by now.
+    HandshakeTimeout { link: LinkId, epoch: u64 },
+    /// Connection `epoch` has heard nothing since `since_ms` if the cut or
+    /// hold that began then still lasts: it is closed.
+    Silence {
+        link: LinkId,
+        epoch: u64,
+        since_ms: u64,
+    },
+    /// The acceptor's periodic check: acknowledge if the vv moved.
+    AckTick { link: LinkId, epoch: u64 },
+    /// The dialer's periodic relay scan.
+    RelayTick { link: LinkId, epoch: u64 },
+    /// The acceptor retries an op whose clock was too far ahead.
+    Retry { link: LinkId, epoch: u64 },
+    /// A region's log write (`always`) or fsync (`everysec`, `no`) is done.
+    Sync { region: usize, life: u64 },
+    /// A planned fault starts or ends.
+    Fault(FaultStep),
+    /// The write phase of the current round ends: every fault heals.
+    Heal,
+    /// The liveness deadline of the current round.
+    Deadline { round: u32 },
 }
 
 struct Scheduled {
@@ -102,7 +139,7 @@ impl EventQueue {
         self.heap.len()
     }
 
-    /// True if nothing waits: the world is quiescent.
+    /// True if nothing waits.
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }

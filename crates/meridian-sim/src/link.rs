@@ -1,125 +1,249 @@
-//! One directed replication link `from -> to`: the sender's state machine
-//! (meridian-core's `Outbound`) and the state of the wire under faults.
+//! One directed replication link `from -> to`: the dialer's state (the
+//! core's `Outbound`, the connection, the reconnect backoff) and the
+//! acceptor's state for each connection (its `Inbox`).
+//!
+//! The timings are the server's (crates/meridian-server/src/repl): they
+//! decide how fast a world heals, so the liveness bound is derived from
+//! them. A test in tests/server_constants.rs keeps the public ones equal.
 
 use meridian_core::link::Outbound;
-use meridian_core::{Op, RegionId};
+use meridian_core::{Op, RegionId, VersionVector};
+use std::collections::VecDeque;
 
-/// LSN of the first record of every region's log.
-pub const FIRST_LSN: u64 = 1;
+pub use crate::disk::FIRST_LSN;
 
-/// Most ops in one batch. The server batches by bytes
-/// (`protocol::BATCH_RECORDS_MAX`); the simulator's ops are small and its
-/// logs short, and small batches make more messages for the network to
-/// delay, duplicate and drop.
-pub const BATCH_OPS_MAX: usize = 32;
+/// Most log records one read of a link scans. The server reads
+/// `protocol::BATCH_RECORDS_MAX` (4096) records at a time; the simulator's
+/// logs are short, and small reads make more, smaller batches for the
+/// network to delay, duplicate and lose.
+pub const SCAN_RECORDS_MAX: usize = 32;
 
-/// The state of a link's connection, as its sender sees it.
+/// First reconnect delay, doubled after each failure up to the max
+/// (`repl::RECONNECT_DELAY_MIN` / `MAX`).
+pub const RECONNECT_DELAY_MIN_MS: u64 = 50;
+pub const RECONNECT_DELAY_MAX_MS: u64 = 2_000;
+
+/// Longest wait for the handshake (`repl::HANDSHAKE_TIMEOUT`).
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+
+/// A connection that hears nothing for this long is closed
+/// (`repl::LINK_SILENCE_MAX`). Heartbeats are not simulated: a connection
+/// goes silent only behind a cut or while its acceptor is blocked holding
+/// an op whose clock is too far ahead.
+pub const LINK_SILENCE_MAX_MS: u64 = 5_000;
+
+/// How often a dialer scans its log for ops to relay (`dial.rs`).
+pub const RELAY_SCAN_INTERVAL_MS: u64 = 100;
+
+/// How often an acceptor checks whether its version vector moved without
+/// an Ack (`accept.rs`, `ACK_CHECK_INTERVAL`).
+pub const ACK_CHECK_INTERVAL_MS: u64 = 20;
+
+/// How long an acceptor waits before retrying an op whose clock is too far
+/// ahead (`accept.rs`, `CLOCK_AHEAD_RETRY`).
+pub const CLOCK_AHEAD_RETRY_MS: u64 = 100;
+
+/// The dialer's view of its connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Conn {
-    /// `Hello` sent, waiting for `Welcome`: nothing is sent meanwhile.
+    /// No connection: waiting for the backoff to end (or the region is down).
+    Down,
+    /// Handshake under way.
     Dialing,
-    /// Streaming ops. The sender does not notice a cut (no connection reset
-    /// crosses a partition); it sends into the void until its window of
-    /// unacknowledged batches fills, then waits for the heal.
+    /// Streaming. The connection may be dead already: the dialer learns it
+    /// only from a `Closed` event.
     Up,
+}
+
+/// What an acceptor's connection task is doing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InboxState {
+    /// Waiting for a message or a tick.
+    Idle,
+    /// An op's clock is too far ahead: waiting to retry it (the server's
+    /// task sleeps and reads nothing meanwhile).
+    Holding { since_ms: u64 },
+    /// Waiting for the log to be durable up to `lsn` before acking `vv`.
+    Syncing { lsn: u64, vv: VersionVector },
+}
+
+/// The acceptor's side of one connection: the server's `receive_ops` task.
+pub struct Inbox {
+    pub epoch: u64,
+    /// False once the connection is gone. A task blocked holding an op
+    /// still finishes the batch it holds, as the server's does, then ends.
+    pub alive: bool,
+    pub accepted_ms: u64,
+    /// The version vector last acknowledged.
+    pub acked: VersionVector,
+    /// Batches received and not yet started.
+    pub queue: VecDeque<Vec<Op>>,
+    /// The rest of the batch being applied.
+    pub current: VecDeque<Op>,
+    pub state: InboxState,
+    /// An ack tick is scheduled.
+    pub tick: bool,
+}
+
+impl Inbox {
+    pub fn new(epoch: u64, now_ms: u64) -> Inbox {
+        Inbox {
+            epoch,
+            alive: true,
+            accepted_ms: now_ms,
+            // As the server's: empty, so the first tick acknowledges.
+            acked: VersionVector::default(),
+            queue: VecDeque::new(),
+            current: VecDeque::new(),
+            state: InboxState::Idle,
+            tick: false,
+        }
+    }
+
+    /// True if it has nothing left to do.
+    pub fn is_idle(&self) -> bool {
+        self.state == InboxState::Idle && self.queue.is_empty() && self.current.is_empty()
+    }
 }
 
 /// A directed link and its current connection.
 pub struct Link {
     pub from: usize,
     pub to: usize,
-    /// One-way delays, sender to receiver and back.
-    pub forward_ms: u64,
-    pub back_ms: u64,
-    /// Fault episodes holding the link cut; down while above zero.
-    cuts: u32,
-    /// Connection generation, bumped on every cut and heal. A message sent
-    /// on an older generation is lost, as data in flight on a broken TCP
-    /// connection is.
-    pub epoch: u64,
-    pub conn: Conn,
-    /// The generation whose `Hello` the receiver accepted: the receiver may
-    /// send on that connection only.
-    pub accepted: Option<u64>,
     pub out: Outbound,
+    pub conn: Conn,
+    /// Id of the latest connection; never reused, even across restarts.
+    pub epoch: u64,
+    /// Connection `epoch` is open. A message of another connection, or of
+    /// a closed one, is lost.
+    pub live: bool,
+    pub up_ms: u64,
+    pub backoff_ms: u64,
+    pub connects: u64,
+    pub connects_seen: u64,
+    /// A relay scan is scheduled.
+    pub relay_tick: bool,
+    /// `Broken::ResumeSkipsOne`: the next batch leaves out its first op.
+    pub skip_next: bool,
+    /// The acceptor's side of connection `epoch`.
+    pub inbox: Option<Inbox>,
+    /// Acceptor sides of closed connections still finishing a held batch.
+    pub stale: Vec<Inbox>,
 }
 
 impl Link {
-    /// A link that is up and about to dial its first connection.
-    pub fn new(from: usize, to: usize, forward_ms: u64, back_ms: u64, regions: usize) -> Link {
+    /// A link whose dialer has never connected.
+    pub fn new(from: usize, to: usize, regions: usize) -> Link {
         Link {
             from,
             to,
-            forward_ms,
-            back_ms,
-            cuts: 0,
-            epoch: 0,
-            conn: Conn::Dialing,
-            accepted: None,
             out: Outbound::new(region(from), region(to), regions, FIRST_LSN),
+            conn: Conn::Down,
+            epoch: 0,
+            live: false,
+            up_ms: 0,
+            backoff_ms: RECONNECT_DELAY_MIN_MS,
+            connects: 0,
+            connects_seen: 0,
+            relay_tick: false,
+            skip_next: false,
+            inbox: None,
+            stale: Vec::new(),
         }
     }
 
-    /// True while a fault holds the link cut.
-    pub fn is_cut(&self) -> bool {
-        self.cuts > 0
+    /// The dialer restarts with its region: a fresh `Outbound`, as the
+    /// server makes one at start-up.
+    pub fn restart_dialer(&mut self, regions: usize) {
+        self.out = Outbound::new(region(self.from), region(self.to), regions, FIRST_LSN);
+        self.conn = Conn::Down;
+        self.live = false;
+        self.backoff_ms = RECONNECT_DELAY_MIN_MS;
+        self.connects = 0;
+        self.connects_seen = 0;
+        self.relay_tick = false;
+        self.skip_next = false;
     }
 
-    /// True if a message sent on connection `epoch` arrives now.
-    pub fn carries(&self, epoch: u64) -> bool {
-        !self.is_cut() && self.epoch == epoch
-    }
-
-    /// A fault episode cuts the link. Returns true if it just went down,
-    /// which breaks the current connection.
-    pub fn cut(&mut self) -> bool {
-        self.cuts += 1;
-        if self.cuts == 1 {
-            self.epoch += 1;
+    /// The session ended: how long the dialer sleeps before dialing again,
+    /// updating the backoff as `dial::run` does.
+    pub fn next_backoff_ms(&mut self) -> u64 {
+        let sleep = self.backoff_ms;
+        self.backoff_ms = (self.backoff_ms * 2).min(RECONNECT_DELAY_MAX_MS);
+        if self.connects > self.connects_seen {
+            self.connects_seen = self.connects;
+            self.backoff_ms = RECONNECT_DELAY_MIN_MS;
         }
-        self.cuts == 1
+        sleep
     }
 
-    /// A fault episode ends. Returns true if the link just came back: the
-    /// sender then notices its connection is dead and dials a new one.
-    pub fn heal(&mut self) -> bool {
-        assert!(self.cuts > 0, "heal of a link that is not cut");
-        self.cuts -= 1;
-        if self.cuts == 0 {
-            self.epoch += 1;
-            self.conn = Conn::Dialing;
+    /// The inbox of connection `epoch`, current or stale.
+    pub fn inbox_mut(&mut self, epoch: u64) -> Option<&mut Inbox> {
+        match &mut self.inbox {
+            Some(i) if i.epoch == epoch => Some(i),
+            _ => self.stale.iter_mut().find(|i| i.epoch == epoch),
         }
-        self.cuts == 0
     }
 
-    /// The next batch to send from the sender's `log`: the ops the peer
-    /// lacks, from where the link last read, if the connection is up and the
-    /// window has room. Records it as sent.
-    pub fn next_batch(&mut self, log: &[Op]) -> Option<Vec<Op>> {
-        if self.conn != Conn::Up || !self.out.can_send() {
-            return None;
+    /// Takes the inbox of connection `epoch` out, to work on it.
+    pub fn take_inbox(&mut self, epoch: u64) -> Option<Inbox> {
+        if self.inbox.as_ref().is_some_and(|i| i.epoch == epoch) {
+            return self.inbox.take();
         }
-        let start = (self.out.next_lsn() - FIRST_LSN) as usize;
-        let mut batch: Vec<Op> = Vec::new();
-        let mut last_lsn = 0;
-        for (i, op) in log.iter().enumerate().skip(start) {
-            if self.out.wants(op.dot) {
-                batch.push(op.clone());
-                last_lsn = i as u64 + FIRST_LSN;
-                if batch.len() == BATCH_OPS_MAX {
-                    break;
-                }
+        let at = self.stale.iter().position(|i| i.epoch == epoch)?;
+        Some(self.stale.remove(at))
+    }
+
+    /// Puts back an inbox taken with `take_inbox`, unless its task ended.
+    pub fn put_inbox(&mut self, inbox: Inbox) {
+        if inbox.alive && inbox.epoch == self.epoch && self.live {
+            self.inbox = Some(inbox);
+        } else if !inbox.current.is_empty() {
+            self.stale.push(inbox);
+        }
+    }
+
+    /// The acceptor's side learns its connection is gone.
+    pub fn close_inbox(&mut self) {
+        if let Some(mut inbox) = self.inbox.take() {
+            inbox.alive = false;
+            inbox.queue.clear();
+            if matches!(inbox.state, InboxState::Holding { .. }) {
+                self.stale.push(inbox);
             }
         }
-        let last = batch.last()?;
-        // The sender's own ops sit in its log in sequence order.
-        assert!(batch.windows(2).all(|w| w[0].dot.seq < w[1].dot.seq));
-        self.out.on_sent(last_lsn, last.dot.seq);
-        Some(batch)
     }
 }
 
 /// The id of region index `i`.
 pub fn region(i: usize) -> RegionId {
     RegionId(i as u16)
+}
+
+/// The first multiple of `period_ms` after `base_ms` that is later than
+/// `now_ms`: when a periodic timer started at `base_ms` fires next.
+pub fn next_tick_ms(base_ms: u64, now_ms: u64, period_ms: u64) -> u64 {
+    base_ms + ((now_ms.saturating_sub(base_ms)) / period_ms + 1) * period_ms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_resets_after_a_connection() {
+        let mut l = Link::new(0, 1, 2);
+        let sleeps: Vec<u64> = (0..8).map(|_| l.next_backoff_ms()).collect();
+        assert_eq!(sleeps, [50, 100, 200, 400, 800, 1600, 2000, 2000]);
+        l.connects += 1;
+        assert_eq!(l.next_backoff_ms(), 2000);
+        assert_eq!(l.next_backoff_ms(), 50);
+    }
+
+    #[test]
+    fn ticks_keep_their_phase() {
+        assert_eq!(next_tick_ms(100, 100, 20), 120);
+        assert_eq!(next_tick_ms(100, 119, 20), 120);
+        assert_eq!(next_tick_ms(100, 120, 20), 140);
+    }
 }

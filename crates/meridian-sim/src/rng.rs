@@ -17,6 +17,8 @@ pub enum Stream {
     Workload = 1,
     Network = 2,
     Faults = 3,
+    /// Where a crash cuts a region's log.
+    Disk = 4,
 }
 
 /// A deterministic pseudo-random generator.

@@ -1,16 +1,20 @@
-//! The simulated world: every region's node, the links between them, the
-//! clients, and the event loop that drives them.
+//! The simulated world: every region, the links between them, the clients,
+//! and the event loop with its rounds.
 
-use crate::config::SimConfig;
+use crate::config::{Broken, FaultKind, SimConfig};
 use crate::error::{SimFailure, Violation};
 use crate::events::{Event, EventQueue, LinkId, Msg};
 use crate::faults;
-use crate::link::region;
-use crate::link::{Conn, Link, FIRST_LSN};
+use crate::history::History;
+use crate::link::{Conn, Link};
+use crate::net::Net;
+use crate::region::{Made, Region};
 use crate::rng::{SimRng, Stream};
 use crate::rtt::Latencies;
+use crate::stats::Stats;
 use crate::workload::Workload;
-use meridian_core::{Dot, Node, Op, RegionId, Regions, VersionVector};
+use meridian_core::{Dot, Node, RegionId, Regions};
+use std::collections::BTreeMap;
 
 /// Simulated wall-clock time at the start of every run, in ms since the Unix
 /// epoch (November 2023), so HLC timestamps look like real ones.
@@ -18,26 +22,17 @@ pub const START_MS: u64 = 1_700_000_000_000;
 
 /// Most events one run may process. A run that exceeds it is a livelock
 /// (ops resent forever, acks that never settle) and is reported as a failure
-/// instead of hanging the test; the default run uses about 1% of it.
-pub const EVENTS_MAX: u64 = 5_000_000;
+/// instead of hanging; the default run uses well under 1% of it.
+pub const EVENTS_MAX: u64 = 20_000_000;
 
-/// Longest the world may take to settle after the write phase, in simulated
-/// ms: catching up after the last heal needs a few round trips, so an hour
-/// means a message loop, not slowness.
-pub const QUIESCE_MS_MAX: u64 = 3_600_000;
-
-/// Counters of what happened in a run.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Stats {
-    pub events: u64,
-    pub writes: u64,
-    pub deliveries: u64,
-    pub duplicates_delivered: u64,
-    pub messages_sent: u64,
-    pub messages_duplicated: u64,
-    pub messages_dropped: u64,
-    pub link_cuts: u64,
-    pub pending_max: usize,
+/// Where a round stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Clients write and faults strike until `end_ms`.
+    Writing { end_ms: u64 },
+    /// Everything healed at `heal_ms`; the world must settle by `deadline_ms`.
+    Settling { heal_ms: u64, deadline_ms: u64 },
+    Done,
 }
 
 /// A whole simulated cluster in one thread.
@@ -46,114 +41,133 @@ pub struct World {
     pub(crate) cfg: SimConfig,
     pub(crate) regions: Regions,
     pub(crate) now_ms: u64,
-    end_ms: u64,
-    queue: EventQueue,
-    pub(crate) nodes: Vec<Node>,
-    /// Per region, every op applied there in order (its own and others'),
-    /// as the server logs them; LSN = index + `FIRST_LSN`.
-    pub(crate) logs: Vec<Vec<Op>>,
+    pub(crate) queue: EventQueue,
+    pub(crate) rs: Vec<Region>,
     /// Indexed by `link_id(from, to)`; `None` on the diagonal.
-    links: Vec<Option<Link>>,
-    workload: Workload,
-    net: SimRng,
-    /// Every write made anywhere, for the reference checks.
-    pub(crate) made: Vec<Op>,
+    pub(crate) links: Vec<Option<Link>>,
+    pub(crate) net: Net<Msg>,
+    /// Deliveries scheduled and not yet processed (parked ones excluded).
+    pub(crate) in_network: usize,
+    pub(crate) workload: Workload,
+    fault_rng: SimRng,
+    pub(crate) disk_rng: SimRng,
+    /// Per origin, every write made there that survives, by seq - 1.
+    pub(crate) made: Vec<Vec<Made>>,
+    /// Writes their origin lost in a power loss; peers may hold them.
+    pub(crate) ghosts: BTreeMap<Dot, Made>,
     pub(crate) stats: Stats,
-    pub(crate) episodes: u64,
-    /// With `skip_one_delivery`: the (receiver, op) dropped forever.
-    lost: Option<(usize, Dot)>,
+    pub(crate) history: History,
+    pub(crate) round: u32,
+    pub(crate) phase: Phase,
+    /// Greatest HLC physical time any write carried.
+    pub(crate) max_hlc_ms: u64,
+    /// With `Broken::DropOneOp`: the (receiver, op) dropped forever.
+    pub(crate) dropped: Option<(usize, Dot)>,
 }
 
 impl World {
-    /// Builds the world of `seed`: nodes, links dialling, the fault plan and
-    /// every region's first write scheduled. Fails on a bad configuration.
+    /// Builds the world of `seed`: regions, links dialling, and the first
+    /// round planned. Fails on a bad configuration.
     pub fn new(seed: u64, cfg: &SimConfig) -> Result<World, SimFailure> {
+        World::with_trace(seed, cfg, false)
+    }
+
+    /// As [`World::new`], keeping the history as text if `trace`.
+    pub fn with_trace(seed: u64, cfg: &SimConfig, trace: bool) -> Result<World, SimFailure> {
         let regions = cfg.validate().map_err(|e| SimFailure {
             seed,
             at_ms: 0,
             violation: Box::new(Violation::BadConfig(e)),
-            replay: cfg.replay_hint(seed),
+            replay: cfg.replay_command(seed),
+            history: 0,
         })?;
         let n = regions.len();
+        let mut fault_rng = SimRng::stream(seed, Stream::Faults);
+        let rs = (0..n)
+            .map(|i| {
+                let ntp = if cfg.faults.has(FaultKind::Skew) || cfg.faults.has(FaultKind::Jump) {
+                    faults::ntp_offset(&mut fault_rng)
+                } else {
+                    0
+                };
+                Region::new(&regions, i, ntp)
+            })
+            .collect();
+        let delay = one_way_delays(&regions, cfg);
         let mut world = World {
             seed,
             cfg: cfg.clone(),
-            nodes: regions
-                .ids()
-                .map(|id| Node::new(regions.clone(), id))
-                .collect(),
-            links: Self::make_links(&regions, cfg),
-            regions,
             now_ms: START_MS,
-            end_ms: START_MS + cfg.duration_ms,
             queue: EventQueue::default(),
-            logs: vec![Vec::new(); n],
+            rs,
+            links: (0..n * n)
+                .map(|i| (i / n != i % n).then(|| Link::new(i / n, i % n, n)))
+                .collect(),
+            net: Net::new(
+                n,
+                SimRng::stream(seed, Stream::Network),
+                cfg.jitter_ms,
+                |a, b| delay[a * n + b],
+            ),
+            in_network: 0,
             workload: Workload::new(
                 SimRng::stream(seed, Stream::Workload),
                 cfg.keys,
-                n,
                 cfg.writes_per_sec_per_region,
+                cfg.pipeline_max,
             ),
-            net: SimRng::stream(seed, Stream::Network),
-            made: Vec::new(),
+            fault_rng,
+            disk_rng: SimRng::stream(seed, Stream::Disk),
+            made: vec![Vec::new(); n],
+            ghosts: BTreeMap::new(),
             stats: Stats::default(),
-            episodes: 0,
-            lost: None,
+            history: History::new(trace),
+            round: 0,
+            phase: Phase::Done,
+            max_hlc_ms: 0,
+            dropped: None,
+            regions,
         };
         for id in 0..world.links.len() {
             if world.links[id].is_some() {
-                world.send(id, Msg::Hello);
+                world.queue.push(START_MS, Event::Dial { link: id });
             }
         }
-        if cfg.partitions {
-            let mut rng = SimRng::stream(seed, Stream::Faults);
-            let (episodes, steps) = faults::plan(&mut rng, n, cfg.duration_ms);
-            world.episodes = episodes;
-            for s in steps {
-                let link = world.link_id(s.from, s.to);
-                let event = if s.cut {
-                    Event::Cut { link }
-                } else {
-                    Event::Heal { link }
-                };
-                world.queue.push(START_MS + s.at_ms, event);
-            }
-        }
-        for r in 0..n {
-            world.schedule_write(r);
-        }
+        world.begin_round();
         Ok(world)
     }
 
-    fn make_links(regions: &Regions, cfg: &SimConfig) -> Vec<Option<Link>> {
-        let n = regions.len();
-        let matrix = Latencies::builtin();
-        let delay = |a: usize, b: usize| {
-            cfg.base_latency_ms.unwrap_or_else(|| {
-                let (a, b) = (regions.names()[a].as_str(), regions.names()[b].as_str());
-                // validate() checked that the matrix has every pair.
-                matrix.one_way_ms(a, b).expect("validated pair")
-            })
-        };
-        let mut links = Vec::with_capacity(n * n);
-        for from in 0..n {
-            for to in 0..n {
-                links.push(
-                    (from != to).then(|| Link::new(from, to, delay(from, to), delay(to, from), n)),
-                );
-            }
-        }
-        links
+    pub(crate) fn n(&self) -> usize {
+        self.rs.len()
     }
 
-    fn link_id(&self, from: usize, to: usize) -> LinkId {
-        from * self.nodes.len() + to
+    pub(crate) fn link_id(&self, from: usize, to: usize) -> LinkId {
+        from * self.n() + to
     }
 
-    fn link(&mut self, id: LinkId) -> &mut Link {
+    pub(crate) fn link(&mut self, id: LinkId) -> &mut Link {
         self.links[id]
             .as_mut()
             .expect("no link from a region to itself")
+    }
+
+    pub(crate) fn link_ref(&self, id: LinkId) -> &Link {
+        self.links[id]
+            .as_ref()
+            .expect("no link from a region to itself")
+    }
+
+    /// Ids of every link, in order.
+    pub(crate) fn link_ids(&self) -> impl Iterator<Item = LinkId> + '_ {
+        (0..self.links.len()).filter(|&i| self.links[i].is_some())
+    }
+
+    pub(crate) fn name(&self, r: usize) -> &str {
+        &self.regions.names()[r]
+    }
+
+    pub(crate) fn broken(&self, b: Broken) -> bool {
+        self.cfg.broken == Some(b)
     }
 
     /// The region set of the cluster.
@@ -161,9 +175,9 @@ impl World {
         &self.regions
     }
 
-    /// The node of region `id`.
+    /// The node of region `id` (its state before a crash while it is down).
     pub fn node(&self, id: RegionId) -> &Node {
-        &self.nodes[id.index()]
+        &self.rs[id.index()].node
     }
 
     /// Current simulated time, ms since the Unix epoch.
@@ -171,47 +185,19 @@ impl World {
         self.now_ms
     }
 
-    /// Processes the next event. Returns `Ok(false)` once nothing is left to
-    /// happen (quiescence), an error as soon as a rule is broken.
-    pub fn step(&mut self) -> Result<bool, SimFailure> {
-        let Some((at_ms, event)) = self.queue.pop() else {
-            return Ok(false);
-        };
-        assert!(
-            at_ms >= self.now_ms,
-            "event at {at_ms} before now {}",
-            self.now_ms
-        );
-        self.now_ms = at_ms;
-        self.stats.events += 1;
-        if self.stats.events > EVENTS_MAX || at_ms > self.end_ms + QUIESCE_MS_MAX {
-            let why = format!(
-                "{} events, {} ms past the write phase, {} still queued",
-                self.stats.events,
-                at_ms.saturating_sub(self.end_ms),
-                self.queue.len()
-            );
-            return Err(self.failure(Violation::NotQuiescent(why)));
-        }
-        match event {
-            Event::Write { region } => self.on_write(region),
-            Event::Deliver { link, epoch, msg } => self.on_deliver(link, epoch, msg)?,
-            Event::Cut { link } => self.on_cut(link),
-            Event::Heal { link } => self.on_heal(link),
-        }
-        Ok(true)
+    /// The history hash so far (see [`crate::history`]).
+    pub fn history_hash(&self) -> u64 {
+        self.history.hash()
     }
 
-    /// Runs the write phase and then until quiescence: every fault healed,
-    /// every message delivered or lost, nothing left to resend.
-    pub fn run(&mut self) -> Result<(), SimFailure> {
-        while self.step()? {}
-        Ok(())
+    /// The history as text, if the world was made with a trace.
+    pub fn trace(&self) -> Option<&[String]> {
+        self.history.lines()
     }
 
-    /// True if no event is left.
-    pub fn is_quiescent(&self) -> bool {
-        self.queue.is_empty()
+    /// True once the last round has settled and passed its checks.
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
     }
 
     pub(crate) fn failure(&self, violation: Violation) -> SimFailure {
@@ -219,209 +205,356 @@ impl World {
             seed: self.seed,
             at_ms: self.now_ms - START_MS,
             violation: Box::new(violation),
-            replay: self.cfg.replay_hint(self.seed),
+            replay: self.cfg.replay_command(self.seed),
+            history: self.history.hash(),
         }
     }
 
-    fn schedule_write(&mut self, r: usize) {
-        let at_ms = START_MS + self.workload.next_write_ms(r);
-        if at_ms < self.end_ms {
-            self.queue.push(at_ms, Event::Write { region: r });
+    /// Processes the next event. Returns `Ok(false)` once the last round
+    /// has settled and passed every check, an error as soon as a rule is
+    /// broken.
+    pub fn step(&mut self) -> Result<bool, SimFailure> {
+        if self.phase == Phase::Done {
+            return Ok(false);
         }
+        let Some((at_ms, event)) = self.queue.pop() else {
+            let v = self.liveness("nothing left to happen".into());
+            return Err(self.failure(v));
+        };
+        assert!(at_ms >= self.now_ms, "event at {at_ms} before now {}", self.now_ms);
+        self.now_ms = at_ms;
+        self.stats.events += 1;
+        if self.stats.events > EVENTS_MAX {
+            let why = format!("{} events, {} queued", self.stats.events, self.queue.len());
+            return Err(self.failure(Violation::Livelock(why)));
+        }
+        let line = self.history.tracing().then(|| self.describe(&event));
+        self.history.event(at_ms, &event, line);
+        self.handle(event).map_err(|v| self.failure(v))?;
+        if matches!(self.phase, Phase::Settling { .. }) && self.settled() {
+            self.quiescent_point().map_err(|v| self.failure(v))?;
+        }
+        Ok(self.phase != Phase::Done)
     }
 
-    fn on_write(&mut self, r: usize) {
-        let (key, write) = self.workload.next_write(&self.nodes[r], self.now_ms);
-        let op = self.nodes[r].write(self.now_ms, key, write);
-        self.logs[r].push(op.clone());
-        self.made.push(op);
-        self.stats.writes += 1;
-        for p in (0..self.nodes.len()).filter(|&p| p != r) {
-            self.pump(self.link_id(r, p));
-        }
-        self.schedule_write(r);
+    /// Runs every round to its quiescent point and checks it.
+    pub fn run(&mut self) -> Result<(), SimFailure> {
+        while self.step()? {}
+        Ok(())
     }
 
-    fn on_cut(&mut self, id: LinkId) {
-        if self.link(id).cut() {
-            self.stats.link_cuts += 1;
-        }
-    }
-
-    fn on_heal(&mut self, id: LinkId) {
-        if self.link(id).heal() {
-            self.send(id, Msg::Hello);
-        }
-    }
-
-    fn on_deliver(&mut self, id: LinkId, epoch: u64, msg: Msg) -> Result<(), SimFailure> {
-        let now_ms = self.now_ms;
-        let link = self.link(id);
-        if !link.carries(epoch) {
-            self.stats.messages_dropped += 1;
-            return Ok(());
-        }
-        let (from, to) = (link.from, link.to);
-        match msg {
-            Msg::Hello => {
-                link.accepted = Some(epoch);
-                let vv = self.nodes[to].vv().clone();
-                self.send(id, Msg::Welcome(vv));
+    fn handle(&mut self, event: Event) -> Result<(), Violation> {
+        match event {
+            Event::Write { region } => self.on_write(region),
+            Event::Deliver { link, epoch, msg } => self.on_deliver(link, epoch, msg),
+            Event::Dial { link } => {
+                self.on_dial(link);
+                Ok(())
             }
-            Msg::Welcome(vv) => {
-                assert_eq!(link.conn, Conn::Dialing, "second Welcome on one connection");
-                link.out.on_welcome(vv, FIRST_LSN);
-                link.conn = Conn::Up;
-                self.pump(id);
+            Event::Closed { link, epoch } => {
+                self.on_closed(link, epoch);
+                Ok(())
             }
-            Msg::Batch(ops) => {
-                let before = self.nodes[to].vv().clone();
-                for op in ops {
-                    self.deliver_op(to, op, now_ms)?;
+            Event::HandshakeTimeout { link, epoch } => {
+                self.on_handshake_timeout(link, epoch);
+                Ok(())
+            }
+            Event::Silence {
+                link,
+                epoch,
+                since_ms,
+            } => {
+                self.on_silence(link, epoch, since_ms);
+                Ok(())
+            }
+            Event::AckTick { link, epoch } => self.on_ack_tick(link, epoch),
+            Event::RelayTick { link, epoch } => {
+                self.on_relay_tick(link, epoch);
+                Ok(())
+            }
+            Event::Retry { link, epoch } => self.on_retry(link, epoch),
+            Event::Sync { region, life } => self.on_sync(region, life),
+            Event::Fault(step) => self.on_fault(step.action),
+            Event::Heal => self.on_heal(),
+            Event::Deadline { round } => match self.phase {
+                Phase::Settling { deadline_ms, .. } if round == self.round => {
+                    let bound = deadline_ms - self.heal_ms();
+                    Err(self.liveness(format!("bound {bound} ms")))
                 }
-                self.send(id, Msg::Ack(self.nodes[to].vv().clone()));
-                self.ack_released(to, from, &before);
+                _ => Ok(()),
+            },
+        }
+    }
+
+    fn heal_ms(&self) -> u64 {
+        match self.phase {
+            Phase::Settling { heal_ms, .. } => heal_ms,
+            _ => self.now_ms,
+        }
+    }
+
+    /// Starts round `self.round`: plans its faults and schedules its writes.
+    fn begin_round(&mut self) {
+        let len_ms = self.cfg.duration_ms / self.cfg.rounds as u64;
+        let start_ms = self.now_ms;
+        let end_ms = start_ms + len_ms;
+        self.phase = Phase::Writing { end_ms };
+        let plan = faults::plan(
+            &mut self.fault_rng,
+            self.cfg.faults,
+            self.n(),
+            start_ms,
+            len_ms,
+        );
+        for k in plan.episodes {
+            if !matches!(k, FaultKind::Crash | FaultKind::PowerLoss) {
+                self.stats.faults.add(k, 1);
             }
-            Msg::Ack(vv) => {
-                // The network may reorder an Ack ahead of the Welcome of its
-                // connection; TCP would not, so the sender drops it.
-                if link.conn == Conn::Dialing {
-                    self.stats.messages_dropped += 1;
-                    return Ok(());
-                }
-                link.out.on_ack(vv);
-                self.pump(id);
+        }
+        for step in plan.steps {
+            self.queue.push(step.at_ms, Event::Fault(step));
+        }
+        for r in 0..self.n() {
+            self.rs[r].next_write_us = start_ms * 1000;
+            self.schedule_write(r);
+        }
+        self.queue.push(end_ms, Event::Heal);
+    }
+
+    /// Schedules region `r`'s next pipeline if it falls in the write phase.
+    pub(crate) fn schedule_write(&mut self, r: usize) {
+        let Phase::Writing { end_ms } = self.phase else {
+            return;
+        };
+        if self
+            .cfg
+            .writes_limit
+            .is_some_and(|limit| self.stats.writes >= limit)
+        {
+            return;
+        }
+        let gap = self.workload.next_gap_us();
+        let region = &mut self.rs[r];
+        region.next_write_us = region.next_write_us.saturating_add(gap);
+        let at_ms = region.next_write_us / 1000;
+        if at_ms < end_ms {
+            self.queue.push(at_ms.max(self.now_ms), Event::Write { region: r });
+        }
+    }
+
+    /// The write phase ends: every fault heals and the round settles.
+    fn on_heal(&mut self) -> Result<(), Violation> {
+        for p in self.net.heal_all() {
+            self.redeliver(p);
+        }
+        for r in 0..self.n() {
+            let region = &mut self.rs[r];
+            region.offset_ms = region.ntp_offset_ms;
+            if !region.up {
+                self.restart(r)?;
             }
+        }
+        let heal_ms = self.settle_from_ms();
+        let bound = self.liveness_bound_ms();
+        self.stats.liveness_bound_ms = bound;
+        let deadline_ms = heal_ms + bound;
+        self.phase = Phase::Settling {
+            heal_ms,
+            deadline_ms,
+        };
+        self.queue.push(deadline_ms, Event::Deadline { round: self.round });
+        Ok(())
+    }
+
+    /// A quiescent point: check everything, then start the next round or
+    /// finish.
+    fn quiescent_point(&mut self) -> Result<(), Violation> {
+        let settled_in = self.now_ms.saturating_sub(self.heal_ms());
+        self.stats.settle_ms_max = self.stats.settle_ms_max.max(settled_in);
+        let line = self
+            .history
+            .tracing()
+            .then(|| format!("round {} settled in {settled_in} ms: checks", self.round));
+        self.history.note(&[self.round as u64, settled_in], line);
+        self.check_quiescent()?;
+        self.round += 1;
+        if self.round == self.cfg.rounds {
+            self.check_replay()?;
+            self.phase = Phase::Done;
+        } else {
+            self.begin_round();
         }
         Ok(())
     }
 
-    /// Acknowledges, on the links of other senders, their ops that region
-    /// `to` held for missing causes and has now applied (its version vector
-    /// grew for them since `before`).
-    ///
-    /// Without this, a sender whose ops were held fills its window of
-    /// unacknowledged batches, stops sending, and waits forever for an Ack
-    /// that only a new batch from it would trigger: a deadlock found by the
-    /// first version of this simulator. The server must do the same.
-    fn ack_released(&mut self, to: usize, batch_from: usize, before: &VersionVector) {
-        if self.cfg.ack_batches_only {
-            return;
+    /// True when the round has settled: every region up and holding every
+    /// surviving write, nothing pending or in flight, every link connected
+    /// with nothing unacknowledged.
+    pub(crate) fn settled(&self) -> bool {
+        if self.in_network > 0 || self.net.parked() > 0 {
+            return false;
         }
-        let vv = self.nodes[to].vv().clone();
-        for o in 0..self.nodes.len() {
-            if o == to || o == batch_from || vv.get(region(o)) == before.get(region(o)) {
-                continue;
-            }
-            let id = self.link_id(o, to);
-            let link = self.link(id);
-            // Only on a connection the receiver has accepted (a cut link
-            // loses the Ack in `send`; the next Welcome carries the vv).
-            if link.accepted == Some(link.epoch) {
-                self.send(id, Msg::Ack(vv.clone()));
-            }
-        }
+        let expected: Vec<u64> = self.made.iter().map(|m| m.len() as u64).collect();
+        let regions_ok = self.rs.iter().all(|r| {
+            r.up && r.node.pending() == 0
+                && r.node.vv().as_slice() == expected.as_slice()
+                && r.disk.written_lsn() == r.disk.last_lsn()
+                && r.replies.is_empty()
+        });
+        regions_ok
+            && self.link_ids().all(|id| {
+                let l = self.link_ref(id);
+                l.conn == Conn::Up
+                    && l.live
+                    && l.out.in_flight() == 0
+                    && l.inbox.as_ref().is_some_and(|i| i.is_idle())
+                    && l.stale.is_empty()
+            })
     }
 
-    /// Hands one op to region `to`'s node and logs what it applied.
-    fn deliver_op(&mut self, to: usize, op: Op, now_ms: u64) -> Result<(), SimFailure> {
-        if self.cfg.skip_one_delivery {
-            let lost = *self.lost.get_or_insert((to, op.dot));
-            if lost == (to, op.dot) {
-                return Ok(());
-            }
-        }
-        self.stats.deliveries += 1;
-        let dot = op.dot;
-        let node = &mut self.nodes[to];
-        let vv_before = node.vv().clone();
-        match node.receive(now_ms, op) {
-            Ok(received) => {
-                if received.duplicate {
-                    self.stats.duplicates_delivered += 1;
-                }
-                // Always-on invariant: a node only moves forward, by exactly
-                // the ops it reports applied.
-                assert!(node.vv().dominates(&vv_before), "version vector went back");
-                assert_eq!(
-                    node.vv().ahead_of(&vv_before),
-                    received.applied.len() as u64,
-                    "applied ops do not match the version vector"
-                );
-                self.stats.pending_max = self.stats.pending_max.max(node.pending());
-                self.logs[to].extend(received.applied);
-                Ok(())
-            }
-            Err(e) => Err(self.failure(Violation::Receive {
-                region: self.regions.names()[to].clone(),
-                dot: format!("{}:{}", self.regions.names()[dot.region.index()], dot.seq),
-                error: e.to_string(),
-            })),
-        }
+    /// When the settle phase starts counting: the heal, or later if some
+    /// op's clock is so far ahead that receivers hold it until their clocks
+    /// catch up.
+    fn settle_from_ms(&self) -> u64 {
+        let clock_ms = self
+            .max_hlc_ms
+            .saturating_sub(meridian_core::hlc::CLOCK_AHEAD_MS_MAX)
+            + faults::NTP_SKEW_MS_MAX;
+        self.now_ms.max(clock_ms)
     }
 
-    /// Sends every op of the link's sender that the peer lacks, in batches,
-    /// while the window of unacknowledged batches has room.
-    fn pump(&mut self, id: LinkId) {
-        let link = self.links[id]
-            .as_mut()
-            .expect("no link from a region to itself");
-        let log = &self.logs[link.from];
-        let batches: Vec<Vec<Op>> = std::iter::from_fn(|| link.next_batch(log)).collect();
-        for batch in batches {
-            self.send(id, Msg::Batch(batch));
-        }
-    }
-
-    /// Puts `msg` on the wire of link `id`: lost at once if the link is cut,
-    /// else delivered after the link's delay, jitter and maybe a reordering
-    /// delay, and maybe twice.
-    fn send(&mut self, id: LinkId, msg: Msg) {
-        self.stats.messages_sent += 1;
-        let link = self.links[id]
-            .as_ref()
-            .expect("no link from a region to itself");
-        if link.is_cut() {
-            self.stats.messages_dropped += 1;
-            return;
-        }
-        let epoch = link.epoch;
-        let base_ms = if msg.forward() {
-            link.forward_ms
+    /// The liveness bound: see docs/testing.md. After healing, a dialer
+    /// may sleep its longest backoff, its handshake (two round trips) may
+    /// have been timed out just before the heal and be redone, and its
+    /// first batch and the ack take one more round trip; an op held for
+    /// its clock is retried every `CLOCK_AHEAD_RETRY_MS`; acks may wait
+    /// one ack tick and a group commit.
+    pub fn liveness_bound_ms(&self) -> u64 {
+        use crate::link::{ACK_CHECK_INTERVAL_MS, CLOCK_AHEAD_RETRY_MS, RECONNECT_DELAY_MAX_MS};
+        let reorder = if self.cfg.faults.has(FaultKind::Reorder) {
+            self.cfg.reorder_delay_ms_max
         } else {
-            link.back_ms
+            0
         };
-        let copies = if msg.may_duplicate() && self.net.chance(self.cfg.dup_prob) {
-            self.stats.messages_duplicated += 1;
-            2
-        } else {
-            1
-        };
-        for _ in 1..copies {
-            let at_ms = self.now_ms + self.delay_ms(base_ms);
-            let event = Event::Deliver {
-                link: id,
-                epoch,
-                msg: msg.clone(),
-            };
-            self.queue.push(at_ms, event);
+        let delay = self.net.max_base_ms() + self.cfg.jitter_ms + reorder;
+        RECONNECT_DELAY_MAX_MS
+            + 6 * delay
+            + CLOCK_AHEAD_RETRY_MS
+            + 2 * ACK_CHECK_INTERVAL_MS
+            + 4 * crate::disk::FSYNC_MS
+            + LIVENESS_SLACK_MS
+    }
+
+    /// A liveness violation describing what is still missing.
+    fn liveness(&self, why: String) -> Violation {
+        let mut parts = vec![why];
+        let expected: Vec<u64> = self.made.iter().map(|m| m.len() as u64).collect();
+        parts.push(format!("writes {expected:?}"));
+        for (r, region) in self.rs.iter().enumerate() {
+            if !region.up || region.node.vv().as_slice() != expected.as_slice() || region.node.pending() > 0 {
+                parts.push(format!(
+                    "{} up={} vv={:?} pending={}",
+                    self.name(r),
+                    region.up,
+                    region.node.vv(),
+                    region.node.pending()
+                ));
+            }
         }
-        let at_ms = self.now_ms + self.delay_ms(base_ms);
-        self.queue.push(
-            at_ms,
-            Event::Deliver {
-                link: id,
-                epoch,
-                msg,
+        for id in self.link_ids() {
+            let l = self.link_ref(id);
+            let inbox_idle = l.inbox.as_ref().is_some_and(|i| i.is_idle());
+            if l.conn != Conn::Up || !l.live || l.out.in_flight() > 0 || !inbox_idle {
+                parts.push(format!(
+                    "link {}->{} conn={:?} live={} in_flight={} inbox={}",
+                    self.name(l.from),
+                    self.name(l.to),
+                    l.conn,
+                    l.live,
+                    l.out.in_flight(),
+                    match &l.inbox {
+                        None => "none".to_string(),
+                        Some(i) => format!("{:?} queued={}", i.state, i.queue.len()),
+                    }
+                ));
+            }
+        }
+        parts.push(format!(
+            "in network {}, parked {}",
+            self.in_network,
+            self.net.parked()
+        ));
+        Violation::Liveness {
+            round: self.round,
+            bound_ms: match self.phase {
+                Phase::Settling {
+                    heal_ms,
+                    deadline_ms,
+                } => deadline_ms - heal_ms,
+                _ => 0,
             },
-        );
+            detail: parts.join("; "),
+        }
     }
 
-    fn delay_ms(&mut self, base_ms: u64) -> u64 {
-        let mut d = base_ms + self.net.range(0, self.cfg.jitter_ms);
-        if self.cfg.reorder_delay_ms_max > 0 && self.net.chance(self.cfg.reorder_prob) {
-            d += self.net.range(1, self.cfg.reorder_delay_ms_max);
+    /// A one-line description of an event, for traces.
+    fn describe(&self, event: &Event) -> String {
+        let link = |id: LinkId| {
+            let l = self.link_ref(id);
+            format!("{}->{}", self.name(l.from), self.name(l.to))
+        };
+        match event {
+            Event::Write { region } => format!("write {}", self.name(*region)),
+            Event::Deliver { link: id, epoch, msg } => {
+                let what = match msg {
+                    Msg::Batch(ops) => {
+                        let dots: Vec<String> = ops
+                            .iter()
+                            .map(|o| format!("{}:{}", self.name(o.dot.region.index()), o.dot.seq))
+                            .collect();
+                        format!("Batch[{}]", dots.join(" "))
+                    }
+                    Msg::Welcome(vv) => format!("Welcome{vv:?}"),
+                    Msg::Ack(vv) => format!("Ack{vv:?}"),
+                    other => format!("{other:?}"),
+                };
+                format!("deliver {} #{epoch} {what}", link(*id))
+            }
+            Event::Dial { link: id } => format!("dial {}", link(*id)),
+            Event::Closed { link: id, epoch } => format!("closed {} #{epoch}", link(*id)),
+            Event::HandshakeTimeout { link: id, epoch } => {
+                format!("handshake timeout {} #{epoch}", link(*id))
+            }
+            Event::Silence { link: id, epoch, .. } => format!("silence check {} #{epoch}", link(*id)),
+            Event::AckTick { link: id, epoch } => format!("ack tick {} #{epoch}", link(*id)),
+            Event::RelayTick { link: id, epoch } => format!("relay tick {} #{epoch}", link(*id)),
+            Event::Retry { link: id, epoch } => format!("retry held op {} #{epoch}", link(*id)),
+            Event::Sync { region, .. } => format!("sync {}", self.name(*region)),
+            Event::Fault(step) => format!("fault {:?}", step.action),
+            Event::Heal => format!("heal: round {} settles", self.round),
+            Event::Deadline { round } => format!("liveness deadline of round {round}"),
         }
-        d
     }
+}
+
+/// Extra time in the liveness bound, in ms, for what the formula leaves
+/// out: a retried handshake's own jitter, and an ack tick of a batch that
+/// arrived just after the previous one.
+pub const LIVENESS_SLACK_MS: u64 = 200;
+
+/// One-way delays per ordered pair, index `a * n + b`.
+fn one_way_delays(regions: &Regions, cfg: &SimConfig) -> Vec<u64> {
+    let n = regions.len();
+    let matrix = Latencies::builtin();
+    let mut out = vec![0; n * n];
+    for a in 0..n {
+        for b in (0..n).filter(|&b| b != a) {
+            out[a * n + b] = cfg.base_latency_ms.unwrap_or_else(|| {
+                let (x, y) = (regions.names()[a].as_str(), regions.names()[b].as_str());
+                // validate() checked that the matrix has every pair.
+                matrix.one_way_ms(x, y).expect("validated pair")
+            });
+        }
+    }
+    out
 }

@@ -51,6 +51,10 @@ pub async fn run(shared: Arc<Shared>, index: usize) {
                 }
             }
         }
+        // While the link is down our backlog for the peer still grows, and
+        // INFO must show it.
+        let my_vv = shared.node.lock().vv().clone();
+        peer.out.lock().ops_behind = link.ops_behind(&my_vv);
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(RECONNECT_DELAY_MAX);
         if peer.out.lock().connects > connects_seen {

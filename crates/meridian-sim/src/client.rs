@@ -1,0 +1,221 @@
+//! Client writes, the log appends every change goes through, and the
+//! durability that replies and acks wait for.
+
+use crate::config::{Broken, Fsync};
+use crate::disk::{EVERYSEC_MS, FSYNC_MS, WRITEBACK_MS};
+use crate::error::Violation;
+use crate::events::Event;
+use crate::link::{next_tick_ms, Conn, ACK_CHECK_INTERVAL_MS, RELAY_SCAN_INTERVAL_MS};
+use crate::region::Made;
+use crate::world::World;
+use meridian_core::{Op, OpBody};
+
+impl World {
+    /// A client of region `r` sends a pipeline: every write is applied and
+    /// appended, and the reply waits until the last record is written.
+    pub(crate) fn on_write(&mut self, r: usize) -> Result<(), Violation> {
+        if self.rs[r].up {
+            self.stats.pipelines += 1;
+            let len = self.workload.pipeline_len();
+            let mut dots = Vec::with_capacity(len);
+            for _ in 0..len {
+                dots.push(self.write_one(r)?);
+            }
+            let lsn = self.rs[r].disk.last_lsn();
+            self.rs[r].replies.push((lsn, dots));
+            if self.broken(Broken::ReplyBeforeDurable) {
+                self.reply_all(r);
+            }
+            self.after_append(r);
+        }
+        self.schedule_write(r);
+        Ok(())
+    }
+
+    /// Makes one write at region `r` and appends its op.
+    fn write_one(&mut self, r: usize) -> Result<meridian_core::Dot, Violation> {
+        let clock = self.rs[r].clock_ms(self.now_ms);
+        let (key, write) = self.workload.next_write(&self.rs[r].node, clock);
+        let mut op = self.rs[r].node.write(clock, key, write);
+        if self.rs[r].seen.as_slice() != op.deps.as_slice() {
+            return Err(Violation::Causality(format!(
+                "{} wrote {:?} with deps {:?}, but its log holds {:?}",
+                self.name(r),
+                op.dot,
+                op.deps,
+                self.rs[r].seen
+            )));
+        }
+        if self.broken(Broken::DelRemovesUnseen) && matches!(op.body, OpBody::Del { .. }) {
+            for i in (0..self.n()).filter(|&i| i != r) {
+                let id = crate::link::region(i);
+                op.deps.set(id, op.deps.get(id) + 1);
+            }
+        }
+        self.check_reuse(&op)?;
+        self.max_hlc_ms = self.max_hlc_ms.max(op.hlc.physical_ms());
+        self.stats.writes += 1;
+        let made = Made {
+            op: op.clone(),
+            past: self.rs[r].seen.clone(),
+            acked_ms: None,
+        };
+        assert_eq!(op.dot.seq as usize, self.made[r].len() + 1, "seq gap at origin");
+        self.made[r].push(made);
+        let line = self.history.tracing().then(|| {
+            format!(
+                "{} writes {}:{} {:?} {:?} at hlc {:?}",
+                self.name(r),
+                self.name(r),
+                op.dot.seq,
+                String::from_utf8_lossy(&op.key),
+                op.body,
+                op.hlc
+            )
+        });
+        self.history.note(&[op.dot.seq, op.hlc.0], line);
+        let dot = op.dot;
+        self.append(r, op);
+        Ok(dot)
+    }
+
+    /// After a power loss, a region may hand out again a sequence number
+    /// that peers already hold for another op: report it at once, naming
+    /// what diverges.
+    fn check_reuse(&mut self, op: &Op) -> Result<(), Violation> {
+        let Some(ghost) = self.ghosts.remove(&op.dot) else {
+            return Ok(());
+        };
+        let holders: Vec<&str> = (0..self.n())
+            .filter(|&p| self.rs[p].seen[op.dot.region.index()] >= op.dot.seq)
+            .map(|p| self.name(p))
+            .collect();
+        if holders.is_empty() {
+            return Ok(());
+        }
+        Err(Violation::SeqReuse(format!(
+            "{} lost {}:{} ({:?} {:?}) in a power loss after shipping it, and now \
+             writes {}:{} again as {:?} {:?}; {} hold the first and will treat the \
+             second as a duplicate (fsync {})",
+            self.name(op.dot.region.index()),
+            self.name(op.dot.region.index()),
+            op.dot.seq,
+            String::from_utf8_lossy(&ghost.op.key),
+            ghost.op.body,
+            self.name(op.dot.region.index()),
+            op.dot.seq,
+            String::from_utf8_lossy(&op.key),
+            op.body,
+            holders.join(", "),
+            self.cfg.fsync,
+        )))
+    }
+
+    /// Appends an op region `r` applied (its own or a peer's) to its log.
+    pub(crate) fn append(&mut self, r: usize, op: Op) {
+        let origin = op.dot.region.index();
+        let region = &mut self.rs[r];
+        region.seen[origin] = op.dot.seq;
+        region.disk.append(op, self.cfg.fsync);
+        if region.disk.needs_sync() && !region.disk.sync_scheduled {
+            region.disk.sync_scheduled = true;
+            let after = match self.cfg.fsync {
+                Fsync::Always => FSYNC_MS,
+                Fsync::EverySec => EVERYSEC_MS,
+                Fsync::No => WRITEBACK_MS,
+            };
+            let life = region.life;
+            self.queue
+                .push(self.now_ms + after, crate::events::Event::Sync { region: r, life });
+        }
+    }
+
+    /// Region `r`'s log grew (or became durable further): reply to clients,
+    /// ship, relay, and let acceptors acknowledge.
+    pub(crate) fn after_append(&mut self, r: usize) {
+        let written = self.rs[r].disk.written_lsn();
+        let ready = self.rs[r].replies.partition_point(|(lsn, _)| *lsn <= written);
+        if ready > 0 {
+            let done: Vec<_> = self.rs[r].replies.drain(..ready).collect();
+            for (_, dots) in done {
+                self.acknowledge(&dots);
+            }
+        }
+        for p in (0..self.n()).filter(|&p| p != r) {
+            let id = self.link_id(r, p);
+            self.pump(id);
+            self.start_relay_ticks(id);
+            let back = self.link_id(p, r);
+            self.start_ack_tick(back);
+        }
+    }
+
+    /// Replies to every waiting pipeline of `r` (a broken variant).
+    fn reply_all(&mut self, r: usize) {
+        let done: Vec<_> = self.rs[r].replies.drain(..).collect();
+        for (_, dots) in done {
+            self.acknowledge(&dots);
+        }
+    }
+
+    fn acknowledge(&mut self, dots: &[meridian_core::Dot]) {
+        for d in dots {
+            let made = &mut self.made[d.region.index()][d.seq as usize - 1];
+            if made.acked_ms.is_none() {
+                made.acked_ms = Some(self.now_ms);
+                self.stats.writes_acked += 1;
+            }
+        }
+    }
+
+    /// A scheduled write (`always`) or fsync is done.
+    pub(crate) fn on_sync(&mut self, r: usize, life: u64) -> Result<(), Violation> {
+        if self.rs[r].life != life || !self.rs[r].up {
+            return Ok(());
+        }
+        self.rs[r].disk.sync(self.cfg.fsync);
+        self.after_append(r);
+        self.resume_syncing(r)?;
+        if self.rs[r].disk.needs_sync() && !self.rs[r].disk.sync_scheduled {
+            // Records appended during the write or fsync wait for the next.
+            let after = match self.cfg.fsync {
+                Fsync::Always => FSYNC_MS,
+                Fsync::EverySec => EVERYSEC_MS,
+                Fsync::No => WRITEBACK_MS,
+            };
+            self.rs[r].disk.sync_scheduled = true;
+            self.queue.push(self.now_ms + after, Event::Sync { region: r, life });
+        }
+        Ok(())
+    }
+
+    /// Starts the relay timer of link `id` if it is up and idle: the server
+    /// scans every `RELAY_SCAN_INTERVAL_MS` from the connection's start.
+    pub(crate) fn start_relay_ticks(&mut self, id: usize) {
+        let now = self.now_ms;
+        let l = self.link(id);
+        if l.conn != Conn::Up || l.relay_tick {
+            return;
+        }
+        l.relay_tick = true;
+        let (epoch, at) = (l.epoch, next_tick_ms(l.up_ms, now, RELAY_SCAN_INTERVAL_MS));
+        self.queue.push(at, Event::RelayTick { link: id, epoch });
+    }
+
+    /// Starts the ack timer of the acceptor side of link `id` (its region's
+    /// version vector moved).
+    pub(crate) fn start_ack_tick(&mut self, id: usize) {
+        let now = self.now_ms;
+        let l = self.link(id);
+        let Some(inbox) = l.inbox.as_mut() else {
+            return;
+        };
+        if inbox.tick || !inbox.alive {
+            return;
+        }
+        inbox.tick = true;
+        let at = next_tick_ms(inbox.accepted_ms, now, ACK_CHECK_INTERVAL_MS);
+        let epoch = inbox.epoch;
+        self.queue.push(at, Event::AckTick { link: id, epoch });
+    }
+}

@@ -1,0 +1,188 @@
+//! Applying planned faults: cuts, spikes, clock changes, and crashes with
+//! restarts from the log.
+
+use crate::config::{FaultKind, Fsync};
+use crate::disk::{EVERYSEC_MS, FSYNC_MS, WRITEBACK_MS};
+use crate::error::Violation;
+use crate::events::Event;
+use crate::faults::Action;
+use crate::link::{Conn, LINK_SILENCE_MAX_MS};
+use crate::world::World;
+use meridian_core::causal::deliverable;
+use meridian_core::{Node, RegionId};
+
+impl World {
+    pub(crate) fn on_fault(&mut self, action: Action) -> Result<(), Violation> {
+        match action {
+            Action::Cut { from, to } => self.on_cut(from, to),
+            Action::Heal { from, to } => {
+                for p in self.net.heal(from, to) {
+                    self.redeliver(p);
+                }
+            }
+            Action::SpikeOn { from, to, extra_ms } => self.net.spike(from, to, extra_ms, true),
+            Action::SpikeOff { from, to, extra_ms } => self.net.spike(from, to, extra_ms, false),
+            Action::Crash { region, power } => self.crash(region, power)?,
+            Action::Restart { region } => {
+                if !self.rs[region].up {
+                    self.restart(region)?;
+                }
+            }
+            Action::Clock { region, delta_ms } => self.rs[region].offset_ms += delta_ms,
+        }
+        Ok(())
+    }
+
+    /// The direction `from -> to` is cut: every connection that uses it
+    /// closes if the cut outlasts the silence timeout.
+    fn on_cut(&mut self, from: usize, to: usize) {
+        if !self.net.cut(from, to, self.now_ms) {
+            return;
+        }
+        for id in [self.link_id(from, to), self.link_id(to, from)] {
+            let l = self.link_ref(id);
+            if l.live {
+                let epoch = l.epoch;
+                self.queue.push(
+                    self.now_ms + LINK_SILENCE_MAX_MS,
+                    Event::Silence {
+                        link: id,
+                        epoch,
+                        since_ms: self.now_ms,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Region `r` goes down. Its log keeps what the crash kind lets it keep
+    /// (see [`crate::disk`]); its memory, connections and waiting clients
+    /// are gone.
+    pub(crate) fn crash(&mut self, r: usize, power: bool) -> Result<(), Violation> {
+        if !self.rs[r].up {
+            return Ok(());
+        }
+        let kind = if power {
+            FaultKind::PowerLoss
+        } else {
+            FaultKind::Crash
+        };
+        self.stats.faults.add(kind, 1);
+        let region = &mut self.rs[r];
+        region.up = false;
+        region.life += 1;
+        region.replies.clear();
+        let cut = region.disk.crash(power, &mut self.disk_rng);
+        let line = self.history.tracing().then(|| {
+            format!(
+                "{} {}: log keeps {} records, loses {}",
+                self.name(r),
+                if power { "loses power" } else { "crashes" },
+                cut.kept,
+                cut.lost
+            )
+        });
+        self.history.note(&[r as u64, cut.kept as u64], line);
+        self.forget_lost_writes(r, power)?;
+        for p in (0..self.n()).filter(|&p| p != r) {
+            // r's own links die with it; their acceptors at p see the close.
+            let out = self.link_id(r, p);
+            self.close(out, None);
+            self.link(out).conn = Conn::Down;
+            // Links into r: the dialer at p learns from a reset (process
+            // crash) or from silence (the machine is gone).
+            let into = self.link_id(p, r);
+            let notice = if power {
+                self.now_ms + LINK_SILENCE_MAX_MS
+            } else {
+                self.now_ms + self.net.base_ms(r, p)
+            };
+            self.close(into, Some(notice));
+            self.link(into).stale.clear();
+        }
+        Ok(())
+    }
+
+    /// Drops from the history the writes of `r` its log no longer holds.
+    /// None may have been acknowledged, except under power loss the ones
+    /// acknowledged within the policy's fsync interval.
+    fn forget_lost_writes(&mut self, r: usize, power: bool) -> Result<(), Violation> {
+        let me = RegionId(r as u16);
+        let kept_seq = self.rs[r]
+            .disk
+            .records
+            .iter()
+            .rev()
+            .find(|op| op.dot.region == me)
+            .map_or(0, |op| op.dot.seq);
+        let lost = self.made[r].split_off(kept_seq as usize);
+        let window_ms = match self.cfg.fsync {
+            Fsync::Always => 0,
+            Fsync::EverySec => EVERYSEC_MS + FSYNC_MS,
+            Fsync::No => WRITEBACK_MS + FSYNC_MS,
+        };
+        for m in lost {
+            match m.acked_ms {
+                None => self.stats.writes_lost_unacked += 1,
+                Some(at) if power && at + window_ms >= self.now_ms => {
+                    self.stats.writes_lost_acked += 1;
+                }
+                Some(at) => {
+                    return Err(Violation::Durability(format!(
+                        "{} {} and lost {}:{} ({:?} {:?}), acknowledged {} ms earlier \
+                         (fsync {})",
+                        self.name(r),
+                        if power { "lost power" } else { "crashed" },
+                        self.name(r),
+                        m.op.dot.seq,
+                        String::from_utf8_lossy(&m.op.key),
+                        m.op.body,
+                        self.now_ms - at,
+                        self.cfg.fsync
+                    )))
+                }
+            }
+            if power {
+                self.ghosts.insert(m.op.dot, m);
+            }
+        }
+        Ok(())
+    }
+
+    /// Region `r` starts again: its node is rebuilt by replaying the log
+    /// that survived, as the server does, and its dialers start afresh.
+    pub(crate) fn restart(&mut self, r: usize) -> Result<(), Violation> {
+        let mut node = Node::new(self.regions.clone(), RegionId(r as u16));
+        let mut seen = vec![0; self.n()];
+        for (i, op) in self.rs[r].disk.records.iter().enumerate() {
+            if !deliverable(op, node.vv()) {
+                return Err(Violation::Replay {
+                    region: self.name(r).to_string(),
+                    detail: format!(
+                        "at restart, record {} ({:?}) is out of causal order",
+                        i + 1,
+                        op.dot
+                    ),
+                });
+            }
+            node.replay(op);
+            seen[op.dot.region.index()] = op.dot.seq;
+        }
+        let region = &mut self.rs[r];
+        region.node = node;
+        region.seen = seen;
+        region.up = true;
+        let line = self
+            .history
+            .tracing()
+            .then(|| format!("{} restarts", self.name(r)));
+        self.history.note(&[r as u64], line);
+        let n = self.n();
+        for p in (0..n).filter(|&p| p != r) {
+            let id = self.link_id(r, p);
+            self.link(id).restart_dialer(n);
+            self.queue.push(self.now_ms, Event::Dial { link: id });
+        }
+        Ok(())
+    }
+}

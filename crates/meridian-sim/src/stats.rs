@@ -1,0 +1,86 @@
+//! Counters of what happened in a run, and of the faults injected.
+
+use crate::config::FaultKind;
+use std::fmt;
+use std::ops::AddAssign;
+
+/// Faults injected, by kind: episodes for the planned kinds, messages for
+/// loss, duplication and reordering, regions for crashes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCounts([u64; FaultKind::ALL.len()]);
+
+impl FaultCounts {
+    pub fn add(&mut self, k: FaultKind, n: u64) {
+        self.0[k as usize] += n;
+    }
+
+    pub fn get(&self, k: FaultKind) -> u64 {
+        self.0[k as usize]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+impl AddAssign<&FaultCounts> for FaultCounts {
+    fn add_assign(&mut self, other: &FaultCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+    }
+}
+
+impl fmt::Display for FaultCounts {
+    /// `kind=n` for every kind that struck.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = FaultKind::ALL
+            .iter()
+            .filter(|k| self.get(**k) > 0)
+            .map(|k| format!("{}={}", k.name(), self.get(*k)))
+            .collect();
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join(" "))
+        }
+    }
+}
+
+/// Counters of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    /// Client writes made (ops), over all regions.
+    pub writes: u64,
+    /// Client writes whose reply was sent (durable under the policy).
+    pub writes_acked: u64,
+    /// Made but lost in a crash before being acknowledged.
+    pub writes_lost_unacked: u64,
+    /// Acknowledged and lost (only power loss may do that, within its bound).
+    pub writes_lost_acked: u64,
+    pub pipelines: u64,
+    /// Op records handed to a receiving node (copies included).
+    pub deliveries: u64,
+    /// Records a node had already applied or held.
+    pub duplicates_delivered: u64,
+    pub messages_sent: u64,
+    /// Messages that arrived on a closed connection (or were sent on one).
+    pub messages_dropped: u64,
+    /// Ops sent by relay scans (another region's ops).
+    pub ops_relayed: u64,
+    /// Handshakes completed.
+    pub connects: u64,
+    /// Connections closed because they heard nothing for the silence max.
+    pub silence_closes: u64,
+    pub handshake_timeouts: u64,
+    /// Times an acceptor held an op whose clock was too far ahead.
+    pub clock_holds: u64,
+    /// Most ops one region held for their causes at once.
+    pub pending_max: usize,
+    /// Longest time from a heal to the quiescent point, over rounds, in ms.
+    pub settle_ms_max: u64,
+    /// The liveness bound of the last round, in ms.
+    pub liveness_bound_ms: u64,
+    pub faults: FaultCounts,
+}
