@@ -1,107 +1,172 @@
-//! The checks a quiescent world must pass, and the report of a passing run.
+//! The checkers: causality as ops are applied, and at every quiescent point
+//! delivery, convergence, the reference model, durability and memory; at
+//! the end, that every log replays to its region's state.
 
+use crate::config::Broken;
 use crate::error::{SimFailure, Violation};
+use crate::reference::{expected, Expected};
+use crate::region::Made;
+use crate::stats::Stats;
+use crate::workload::{class_of, KeyClass};
 use crate::world::{World, START_MS};
 use bytes::Bytes;
 use meridian_core::causal::deliverable;
-use meridian_core::{Hlc, Node, OpBody, RegionId, VersionVector};
+use meridian_core::{Dot, Node, Op, RegionId};
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// What a passing run did. Two runs of one seed and config give equal
-/// reports, digest included.
+/// reports, history hash and digest included.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimReport {
     pub seed: u64,
     pub regions: usize,
-    /// Client writes made, over all regions.
-    pub writes: u64,
-    /// Op records handed to a receiving node (copies included).
-    pub deliveries: u64,
-    /// Records a node had already applied (network duplicates and resends).
-    pub duplicates_delivered: u64,
-    /// Messages put on the wire (handshakes, batches, acks).
-    pub messages_sent: u64,
-    /// Messages the network delivered twice.
-    pub messages_duplicated: u64,
-    /// Messages lost to cut links (sent while cut, or in flight at a cut).
-    pub messages_dropped: u64,
-    /// Fault episodes (isolations, one-way cuts, flapping links).
-    pub partitions: u64,
-    /// Times a link went down.
-    pub link_cuts: u64,
+    pub rounds: u32,
+    pub stats: Stats,
     /// Writes that met a concurrent value, summed over regions.
     pub conflicts: u64,
-    /// Most ops one region held waiting for their causes at once.
-    pub pending_max: usize,
-    pub events: u64,
-    /// Simulated time from start to quiescence, in ms.
+    /// Simulated time from start to the last quiescent point, in ms.
     pub simulated_ms: u64,
+    /// The hash of the whole history (see [`crate::history`]).
+    pub history: u64,
     /// The keyspace digest every region ended with.
     pub digest: String,
 }
 
+impl SimReport {
+    /// Simulated region-hours: regions times simulated time.
+    pub fn region_hours(&self) -> f64 {
+        self.regions as f64 * self.simulated_ms as f64 / 3_600_000.0
+    }
+}
+
 impl fmt::Display for SimReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
         write!(
             f,
-            "seed {} ok: {} regions, {} writes, {} deliveries ({} duplicate), {} messages \
-             dropped, {} partitions ({} link cuts), {} conflicts, pending max {}, {} ms, digest {}",
+            "seed {} ok: {} regions, {} rounds, {} simulated ms, {} events\n  \
+             writes {} ({} acknowledged, {} lost unacknowledged in crashes), {} conflicts\n  \
+             deliveries {} ({} duplicate), {} ops relayed, {} messages ({} dropped)\n  \
+             connects {}, silence closes {}, handshake timeouts {}, clock holds {}\n  \
+             pending max {}, settled within {} ms of healing (bound {} ms)\n  \
+             faults: {}\n  history {:016x}, digest {}",
             self.seed,
             self.regions,
-            self.writes,
-            self.deliveries,
-            self.duplicates_delivered,
-            self.messages_dropped,
-            self.partitions,
-            self.link_cuts,
-            self.conflicts,
-            self.pending_max,
+            self.rounds,
             self.simulated_ms,
+            s.events,
+            s.writes,
+            s.writes_acked,
+            s.writes_lost_unacked,
+            self.conflicts,
+            s.deliveries,
+            s.duplicates_delivered,
+            s.ops_relayed,
+            s.messages_sent,
+            s.messages_dropped,
+            s.connects,
+            s.silence_closes,
+            s.handshake_timeouts,
+            s.clock_holds,
+            s.pending_max,
+            s.settle_ms_max,
+            s.liveness_bound_ms,
+            s.faults,
+            self.history,
             self.digest
         )
     }
 }
 
 impl World {
-    /// Checks a quiescent world (after [`World::run`]): every region holds
-    /// every write and nothing pending, all states are identical, counter
-    /// and register keys match the reference model, and every region's log
-    /// replays to its state.
-    pub fn check(&self) -> Result<SimReport, SimFailure> {
-        if !self.is_quiescent() {
-            return Err(self.failure(Violation::NotQuiescent("check before run".into())));
+    /// The report of a finished run.
+    pub fn report(&self) -> Result<SimReport, SimFailure> {
+        if !self.is_done() {
+            return Err(self.failure(Violation::Livelock("report before the end".into())));
         }
-        self.check_delivery().map_err(|v| self.failure(v))?;
-        self.check_convergence().map_err(|v| self.failure(v))?;
-        self.check_reference().map_err(|v| self.failure(v))?;
-        self.check_replay().map_err(|v| self.failure(v))?;
-        Ok(self.report())
+        Ok(SimReport {
+            seed: self.seed,
+            regions: self.n(),
+            rounds: self.cfg.rounds,
+            stats: self.stats.clone(),
+            conflicts: self.rs.iter().map(|r| r.node.stats().conflicts).sum(),
+            simulated_ms: self.now_ms - START_MS,
+            history: self.history.hash(),
+            digest: self.rs[0].node.digest(),
+        })
     }
 
-    fn name(&self, r: usize) -> String {
-        self.regions.names()[r].clone()
+    /// Causality, as region `to` applies `op` from another region: it is
+    /// the next op of its origin, an op some client really made, and every
+    /// write in its true causal past is already in `to`'s log.
+    pub(crate) fn check_causal(&self, to: usize, op: &Op) -> Result<(), Violation> {
+        let origin = op.dot.region.index();
+        let seen = &self.rs[to].seen;
+        let name = |r: usize| self.name(r).to_string();
+        if op.dot.seq != seen[origin] + 1 {
+            return Err(Violation::Causality(format!(
+                "{} applied {}:{} after {}:{}",
+                name(to),
+                name(origin),
+                op.dot.seq,
+                name(origin),
+                seen[origin]
+            )));
+        }
+        let made = self.made[origin]
+            .get(op.dot.seq as usize - 1)
+            .filter(|m| m.op == *op)
+            .or_else(|| self.ghosts.get(&op.dot).filter(|m| m.op == *op));
+        let Some(made) = made else {
+            return Err(Violation::Causality(format!(
+                "{} applied {}:{}, which is not the op its client made",
+                name(to),
+                name(origin),
+                op.dot.seq
+            )));
+        };
+        for (i, &need) in made.past.iter().enumerate() {
+            if i != origin && need > seen[i] {
+                return Err(Violation::Causality(format!(
+                    "{} applied {}:{} before its cause {}:{} (its log holds {}:{})",
+                    name(to),
+                    name(origin),
+                    op.dot.seq,
+                    name(i),
+                    need,
+                    name(i),
+                    seen[i]
+                )));
+            }
+        }
+        Ok(())
     }
 
-    /// Every write reached every region, and nothing waits.
+    /// Every checker of a quiescent point.
+    pub(crate) fn check_quiescent(&self) -> Result<(), Violation> {
+        self.check_delivery()?;
+        self.check_convergence()?;
+        self.check_durability()?;
+        self.check_reference()?;
+        self.check_memory()
+    }
+
+    /// Every surviving write reached every region, and nothing waits.
     fn check_delivery(&self) -> Result<(), Violation> {
-        let mut expected = VersionVector::new(self.nodes.len());
-        for op in &self.made {
-            let seq = expected.get(op.dot.region) + 1;
-            assert_eq!(seq, op.dot.seq, "a region skipped a sequence number");
-            expected.set(op.dot.region, seq);
-        }
-        for (r, node) in self.nodes.iter().enumerate() {
+        let expected: Vec<u64> = self.made.iter().map(|m| m.len() as u64).collect();
+        for (r, region) in self.rs.iter().enumerate() {
+            let node = &region.node;
             if node.pending() > 0 {
                 return Err(Violation::Pending {
-                    region: self.name(r),
+                    region: self.name(r).to_string(),
                     ops: node.pending(),
                     vv: format!("{:?}", node.vv()),
                 });
             }
-            if *node.vv() != expected {
+            if node.vv().as_slice() != expected.as_slice() {
                 return Err(Violation::VersionVector {
-                    region: self.name(r),
+                    region: self.name(r).to_string(),
                     vv: format!("{:?}", node.vv()),
                     expected: format!("{expected:?}"),
                 });
@@ -110,18 +175,31 @@ impl World {
         Ok(())
     }
 
+    /// What region `r` reads for `key` now, through the broken counter
+    /// wrapper when it is on.
+    pub(crate) fn read(&self, r: usize, key: &[u8]) -> Option<Bytes> {
+        let node = &self.rs[r].node;
+        if self.broken(Broken::CounterMax) {
+            if let Some(state) = node.keys().get(key) {
+                if let (None, Some(c)) = (state.winner(), state.counter()) {
+                    let most = c
+                        .contrib
+                        .iter()
+                        .zip(&c.removed)
+                        .map(|(a, b)| a.int.wrapping_sub(b.int))
+                        .max()
+                        .unwrap_or(0);
+                    return Some(Bytes::from(most.to_string()));
+                }
+            }
+        }
+        node.get(key, self.now_ms)
+    }
+
     /// All regions read the same values and have the same digest.
     fn check_convergence(&self) -> Result<(), Violation> {
-        let digests: Vec<String> = self.nodes.iter().map(Node::digest).collect();
-        if digests.iter().all(|d| *d == digests[0]) {
-            return Ok(());
-        }
         for key in self.all_keys() {
-            let values: Vec<Option<Bytes>> = self
-                .nodes
-                .iter()
-                .map(|n| n.get(&key, self.now_ms))
-                .collect();
+            let values: Vec<Option<Bytes>> = (0..self.n()).map(|r| self.read(r, &key)).collect();
             if values.iter().any(|v| *v != values[0]) {
                 return Err(Violation::Diverged {
                     key: show_key(&key),
@@ -129,7 +207,11 @@ impl World {
                 });
             }
         }
-        let digests = (0..self.nodes.len())
+        let digests: Vec<String> = self.rs.iter().map(|r| r.node.digest()).collect();
+        if digests.iter().all(|d| *d == digests[0]) {
+            return Ok(());
+        }
+        let digests = (0..self.n())
             .map(|r| format!("{}={}", self.name(r), digests[r]))
             .collect::<Vec<_>>()
             .join(", ");
@@ -139,54 +221,106 @@ impl World {
     /// Every key any region holds, sorted.
     fn all_keys(&self) -> Vec<Bytes> {
         let mut keys: Vec<Bytes> = self
-            .nodes
+            .rs
             .iter()
-            .flat_map(|n| n.keys().iter().map(|(k, _)| k.clone()))
+            .flat_map(|r| r.node.keys().iter().map(|(k, _)| k.clone()))
             .collect();
         keys.sort();
         keys.dedup();
         keys
     }
 
-    /// Counter keys read the sum of all increments; register keys read the
-    /// SET with the greatest (HLC, region). Judged on every key whose history
-    /// is of one kind, whatever its class.
-    fn check_reference(&self) -> Result<(), Violation> {
-        let mut history: BTreeMap<Bytes, KeyHistory> = BTreeMap::new();
-        for op in &self.made {
-            history.entry(op.key.clone()).or_default().add(op);
+    /// Every acknowledged write is in every region's log, as its client
+    /// made it (no write lost, none replaced by another with its dot).
+    fn check_durability(&self) -> Result<(), Violation> {
+        for (r, region) in self.rs.iter().enumerate() {
+            let mut held: BTreeMap<Dot, &Op> = BTreeMap::new();
+            for op in &region.disk.records {
+                held.insert(op.dot, op);
+            }
+            for m in self.made.iter().flatten() {
+                match held.get(&m.op.dot) {
+                    Some(op) if **op == m.op => {}
+                    Some(_) => {
+                        return Err(Violation::Durability(format!(
+                            "{} holds another op than its client made at {}:{}",
+                            self.name(r),
+                            self.name(m.op.dot.region.index()),
+                            m.op.dot.seq
+                        )))
+                    }
+                    None if m.acked_ms.is_some() => {
+                        return Err(Violation::Durability(format!(
+                            "{}'s log lacks {}:{}, acknowledged at {} ms",
+                            self.name(r),
+                            self.name(m.op.dot.region.index()),
+                            m.op.dot.seq,
+                            m.acked_ms.unwrap_or(0) - START_MS
+                        )))
+                    }
+                    None => {}
+                }
+            }
         }
-        for (key, h) in &history {
-            let (rule, expected) = match h {
-                KeyHistory {
-                    sets: 0,
-                    other: 0,
-                    incrs,
-                    ..
-                } if *incrs > 0 => ("only INCRBY: the sum of all increments", h.sum.to_string()),
-                KeyHistory {
-                    incrs: 0,
-                    other: 0,
-                    best: Some(best),
-                    ..
-                } => (
-                    "only SET: the SET with the greatest (HLC, region)",
-                    String::from_utf8_lossy(&best.2).into_owned(),
-                ),
-                _ => continue,
+        Ok(())
+    }
+
+    /// Every key reads what the reference model says; counter and register
+    /// keys name their simpler rules.
+    fn check_reference(&self) -> Result<(), Violation> {
+        let mut history: BTreeMap<&Bytes, Vec<&Made>> = BTreeMap::new();
+        for m in self.made.iter().flatten() {
+            history.entry(&m.op.key).or_default().push(m);
+        }
+        for (key, writes) in &history {
+            let want = expected(writes, self.now_ms);
+            let values: Vec<Option<Bytes>> = (0..self.n()).map(|r| self.read(r, key)).collect();
+            if values.iter().all(|v| want.matches(v.as_deref())) {
+                continue;
+            }
+            let rule = match class_of(key) {
+                Some(KeyClass::Counter) => "counter: the sum of every increment",
+                Some(KeyClass::Register) => "register: the SET with the greatest (HLC, region)",
+                _ => "the reference model",
             };
-            let values: Vec<Option<Bytes>> =
-                self.nodes.iter().map(|n| n.get(key, self.now_ms)).collect();
-            if values
-                .iter()
-                .any(|v| v.as_deref() != Some(expected.as_bytes()))
-            {
-                return Err(Violation::Reference {
-                    key: show_key(key),
-                    rule,
-                    expected: format!("{expected:?}"),
-                    values: self.show_values(&values),
-                });
+            return Err(Violation::Reference {
+                key: show_key(key),
+                rule,
+                expected: match want {
+                    Expected::Exact(Some(v)) => format!("{:?}", String::from_utf8_lossy(&v)),
+                    Expected::Exact(None) => "(nil)".into(),
+                    Expected::Float(f) => format!("about {f}"),
+                },
+                values: self.show_values(&values),
+            });
+        }
+        Ok(())
+    }
+
+    /// Memory is back to its bound: no op held for its causes, nothing
+    /// unacknowledged on any link, no acceptor with queued batches.
+    fn check_memory(&self) -> Result<(), Violation> {
+        for (r, region) in self.rs.iter().enumerate() {
+            if region.node.pending() > 0 {
+                return Err(Violation::Memory(format!(
+                    "{} holds {} ops for their causes",
+                    self.name(r),
+                    region.node.pending()
+                )));
+            }
+        }
+        for id in self.link_ids() {
+            let l = self.link_ref(id);
+            let queued = l.inbox.as_ref().map_or(0, |i| i.queue.len() + i.current.len());
+            if l.out.in_flight() > 0 || queued > 0 || !l.stale.is_empty() {
+                return Err(Violation::Memory(format!(
+                    "link {}->{}: {} batches in flight, {} ops queued, {} old connections",
+                    self.name(l.from),
+                    self.name(l.to),
+                    l.out.in_flight(),
+                    queued,
+                    l.stale.len()
+                )));
             }
         }
         Ok(())
@@ -194,27 +328,28 @@ impl World {
 
     /// Each region's log, replayed into a fresh node (as at a restart), is
     /// in causal order and rebuilds exactly the region's state.
-    fn check_replay(&self) -> Result<(), Violation> {
-        for (r, log) in self.logs.iter().enumerate() {
+    pub(crate) fn check_replay(&self) -> Result<(), Violation> {
+        for (r, region) in self.rs.iter().enumerate() {
             let mut fresh = Node::new(self.regions.clone(), RegionId(r as u16));
-            for (i, op) in log.iter().enumerate() {
+            for (i, op) in region.disk.records.iter().enumerate() {
                 if !deliverable(op, fresh.vv()) {
                     return Err(Violation::Replay {
-                        region: self.name(r),
-                        detail: format!("record {i} ({:?}) is out of causal order", op.dot),
+                        region: self.name(r).to_string(),
+                        detail: format!("record {} ({:?}) is out of causal order", i + 1, op.dot),
                     });
                 }
                 fresh.replay(op);
             }
-            if fresh.vv() != self.nodes[r].vv() || fresh.digest() != self.nodes[r].digest() {
+            let live = &region.node;
+            if fresh.vv() != live.vv() || fresh.digest() != live.digest() {
                 return Err(Violation::Replay {
-                    region: self.name(r),
+                    region: self.name(r).to_string(),
                     detail: format!(
                         "rebuilt vv {:?} digest {}, live vv {:?} digest {}",
                         fresh.vv(),
                         fresh.digest(),
-                        self.nodes[r].vv(),
-                        self.nodes[r].digest()
+                        live.vv(),
+                        live.digest()
                     ),
                 });
             }
@@ -232,61 +367,6 @@ impl World {
             })
             .collect::<Vec<_>>()
             .join(", ")
-    }
-
-    fn report(&self) -> SimReport {
-        SimReport {
-            seed: self.seed,
-            regions: self.nodes.len(),
-            writes: self.stats.writes,
-            deliveries: self.stats.deliveries,
-            duplicates_delivered: self.stats.duplicates_delivered,
-            messages_sent: self.stats.messages_sent,
-            messages_duplicated: self.stats.messages_duplicated,
-            messages_dropped: self.stats.messages_dropped,
-            partitions: self.episodes,
-            link_cuts: self.stats.link_cuts,
-            conflicts: self.nodes.iter().map(|n| n.stats().conflicts).sum(),
-            pending_max: self.stats.pending_max,
-            events: self.stats.events,
-            simulated_ms: self.now_ms - START_MS,
-            digest: self.nodes[0].digest(),
-        }
-    }
-}
-
-/// The writes made to one key, summarised for the reference checks.
-#[derive(Default)]
-struct KeyHistory {
-    incrs: u64,
-    sets: u64,
-    /// DEL and INCRBYFLOAT.
-    other: u64,
-    sum: i64,
-    /// The SET with the greatest (HLC, region): (hlc, region, value).
-    best: Option<(Hlc, RegionId, Bytes)>,
-}
-
-impl KeyHistory {
-    fn add(&mut self, op: &meridian_core::Op) {
-        match &op.body {
-            OpBody::IncrInt { by } => {
-                self.incrs += 1;
-                self.sum = self.sum.wrapping_add(*by);
-            }
-            OpBody::Set { value, .. } => {
-                self.sets += 1;
-                let cand = (op.hlc, op.dot.region, value.clone());
-                if self
-                    .best
-                    .as_ref()
-                    .is_none_or(|b| (b.0, b.1) < (cand.0, cand.1))
-                {
-                    self.best = Some(cand);
-                }
-            }
-            OpBody::Del { .. } | OpBody::IncrFloat { .. } => self.other += 1,
-        }
     }
 }
 

@@ -1,0 +1,1 @@
+//! placeholder: the router is being written
