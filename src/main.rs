@@ -20,9 +20,15 @@ struct Cli {
 enum Command {
     /// Run one region server.
     Server(meridian_server::config::ServerArgs),
+    /// Run a router: a RESP proxy that sends every client to the nearest
+    /// healthy region and fails over within a second.
+    Router(meridian_router::RouterArgs),
     /// Start a world of regions on this machine with real WAN latencies,
     /// run a workload, and report lag and convergence.
     Demo(meridian_demo::DemoArgs),
+    /// Run the deterministic simulator: seeds of a whole world with faults,
+    /// checked for convergence, durability, causality and liveness.
+    Sim(meridian_sim::SimArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +45,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Server(args) => rt.block_on(meridian_server::run(args)),
+        Command::Router(args) => rt.block_on(meridian_router::run(args)),
         Command::Demo(args) => rt.block_on(meridian_demo::run(args)),
+        Command::Sim(args) => meridian_sim::cli_main(args),
     }
 }

@@ -7,6 +7,8 @@
 //! had seen; what remains visible is what it had *not* seen, so an increment
 //! concurrent with a SET is added to the SET's value and none is lost.
 
+use crate::hlc::Hlc;
+use crate::region::RegionId;
 use serde::{Deserialize, Serialize};
 
 /// One region's contribution to one key's counter.
@@ -41,6 +43,9 @@ impl Contrib {
 pub struct Counter {
     pub contrib: Vec<Contrib>,
     pub removed: Vec<Contrib>,
+    /// The newest increment, by (HLC, region). The counter counts as written
+    /// then, for expiry (see [`crate::expiry`]) and for type clashes.
+    pub last: (Hlc, RegionId),
 }
 
 /// The visible part of a counter: what no SET or DEL has seen.
@@ -57,11 +62,14 @@ impl Counter {
         Counter {
             contrib: vec![Contrib::default(); regions],
             removed: vec![Contrib::default(); regions],
+            last: (Hlc(0), RegionId(0)),
         }
     }
 
-    /// Adds an increment from region `r`.
-    pub fn add(&mut self, r: usize, int: i64, float: Option<f64>) {
+    /// Adds an increment made by region `r` at `hlc`.
+    pub fn add(&mut self, r: RegionId, hlc: Hlc, int: i64, float: Option<f64>) {
+        self.last = self.last.max((hlc, r));
+        let r = r.index();
         self.grow(r + 1);
         let c = &mut self.contrib[r];
         c.int = c.int.wrapping_add(int);

@@ -24,10 +24,16 @@
 //! ```
 
 pub mod causal;
+pub mod conflict;
 pub mod counter;
+pub mod expiry;
+pub mod fields;
+pub mod glob;
 pub mod hlc;
+pub mod key;
 pub mod keyspace;
 pub mod link;
+pub mod list;
 pub mod node;
 pub mod num;
 pub mod op;
@@ -35,9 +41,10 @@ pub mod protocol;
 pub mod region;
 pub mod string;
 pub mod vv;
+pub mod zset;
 
 pub use hlc::{Hlc, HlcClock};
-pub use node::{Node, NodeStats, ReceiveError, Received, Write};
-pub use op::{Op, OpBody};
+pub use node::{FieldWrite, Node, NodeStats, ReceiveError, Received, Write};
+pub use op::{Kind, Op, OpBody};
 pub use region::{RegionId, Regions};
 pub use vv::{Dot, VersionVector};

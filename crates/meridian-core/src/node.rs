@@ -7,22 +7,78 @@
 //! applied. The simulator drives the same calls from one thread.
 
 use crate::causal::{deliverable, CausalBuffer};
-use crate::hlc::{ClockAhead, HlcClock};
+use crate::conflict::ConflictLog;
+use crate::glob::glob_match;
+use crate::hlc::{ClockAhead, Hlc, HlcClock};
+use crate::key::{KeyState, Recorder, View};
 use crate::keyspace::Keyspace;
-use crate::op::{Op, OpBody};
+use crate::list::ElemId;
+use crate::op::{FieldAction, FieldOp, Kind, ListOp, Op, OpBody};
 use crate::region::{RegionId, Regions};
-use crate::vv::VersionVector;
+use crate::string::SIBLINGS_MAX;
+use crate::vv::{Dot, VersionVector};
 use bytes::Bytes;
+
+/// How long after a deadline a region that does not own it (see
+/// [`crate::expiry::Expiry::owner`]) sweeps the key itself, in
+/// milliseconds. The owner normally does it at the deadline and the others
+/// receive its expiry op; the grace keeps a dead owner from leaving expired
+/// keys in memory for ever, while a live one saves the duplicate ops.
+pub const EXPIRE_SWEEP_GRACE_MS: u64 = 10_000;
 
 /// A client's write to one key, before it becomes an op.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Write {
+    /// SET: replaces the key, whatever its type; sets its expiry to
+    /// `expire_at_ms` or clears it.
     Set {
         value: Bytes,
         expire_at_ms: Option<u64>,
     },
+    /// DEL: removes what this region has seen of the key.
     Del,
     IncrBy(i64),
+    IncrByFloat(f64),
+    /// Changes fields of a hash, set or sorted set.
+    Fields {
+        kind: Kind,
+        writes: Vec<(Bytes, FieldWrite)>,
+    },
+    /// EXPIRE family (`Some(deadline)`) or PERSIST (`None`).
+    Expire {
+        at_ms: Option<u64>,
+    },
+    /// Inserts values as a chain after an element (or at the head).
+    ListInsert {
+        after: Option<ElemId>,
+        values: Vec<Bytes>,
+    },
+    /// Removes list elements by id.
+    ListRemove {
+        ids: Vec<ElemId>,
+    },
+    /// Replaces a list element's value.
+    ListSet {
+        id: ElemId,
+        value: Bytes,
+    },
+    /// Replaces the string values `context` covers (MERIDIAN.RESOLVE).
+    Resolve {
+        context: VersionVector,
+        value: Bytes,
+    },
+}
+
+/// A change to one field of a hash, set or sorted set.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldWrite {
+    /// HSET, SADD (empty value), ZADD (the score as text).
+    Set(Bytes),
+    /// HDEL, SREM, ZREM.
+    Del,
+    /// HINCRBY.
+    IncrBy(i64),
+    /// HINCRBYFLOAT, ZINCRBY.
     IncrByFloat(f64),
 }
 
@@ -35,8 +91,15 @@ pub struct NodeStats {
     pub ops_remote: u64,
     /// Ops received that were already applied (sent twice, or by two paths).
     pub duplicates: u64,
-    /// Writes that met a concurrent value they had not seen.
+    /// Conflicts recorded in the conflict log (last-write-wins overwrites
+    /// of concurrent values, type clashes, sibling folds).
     pub conflicts: u64,
+    /// Conflict-log entries dropped to keep the log bounded.
+    pub conflicts_dropped: u64,
+    /// Expiry ops made by the sweep.
+    pub expired_swept: u64,
+    /// Expiry tombstones collected once every region had seen them.
+    pub tombstones_collected: u64,
 }
 
 /// Why a received op was not taken.
@@ -71,6 +134,13 @@ pub struct Node {
     keys: Keyspace,
     pending: CausalBuffer,
     stats: NodeStats,
+    conflicts: ConflictLog,
+    /// Glob patterns of keys whose concurrent values are siblings.
+    siblings: Vec<Bytes>,
+    /// Per region, what it is known to have seen (from the deps of its ops,
+    /// and from what the shell reports with [`Node::peer_seen`]); the entry
+    /// of this region is unused (its vv is `self.vv`).
+    seen_by: Vec<VersionVector>,
 }
 
 impl Node {
@@ -86,7 +156,32 @@ impl Node {
             keys: Keyspace::new(n),
             pending: CausalBuffer::default(),
             stats: NodeStats::default(),
+            conflicts: ConflictLog::default(),
+            siblings: Vec::new(),
+            seen_by: vec![VersionVector::new(n); n],
         }
+    }
+
+    /// Makes string keys matching any of `patterns` (globs) keep concurrent
+    /// values as siblings (MERIDIAN.SIBLINGS) instead of logging them as
+    /// conflicts. Every region must be given the same patterns.
+    pub fn set_siblings(&mut self, patterns: Vec<Bytes>) {
+        self.siblings = patterns;
+    }
+
+    /// True if `key` is configured for siblings.
+    pub fn is_sibling(&self, key: &[u8]) -> bool {
+        self.siblings.iter().any(|p| glob_match(p, key))
+    }
+
+    /// The sibling patterns.
+    pub fn sibling_patterns(&self) -> &[Bytes] {
+        &self.siblings
+    }
+
+    /// The conflict log.
+    pub fn conflicts(&self) -> &ConflictLog {
+        &self.conflicts
     }
 
     pub fn regions(&self) -> &Regions {
@@ -113,37 +208,52 @@ impl Node {
         self.pending.len()
     }
 
-    /// The value of string key `key` at `now_ms`.
+    /// The value of string key `key` at `now_ms` (`None` if the key holds
+    /// another type).
     pub fn get(&self, key: &[u8], now_ms: u64) -> Option<Bytes> {
-        self.keys.get(key).and_then(|s| s.read(now_ms))
+        match self.keys.get(key)? {
+            // A string without expiry: no cutoff, no type to decide.
+            KeyState::Str(s) => s.read(),
+            rich => rich.view(now_ms).and_then(|v| v.string()),
+        }
     }
 
-    /// True if `key` holds a visible value at `now_ms`.
+    /// True if `key` holds anything visible at `now_ms`.
     pub fn exists(&self, key: &[u8], now_ms: u64) -> bool {
-        self.get(key, now_ms).is_some()
+        self.keys.view(key, now_ms).is_some()
+    }
+
+    /// `key` as a reader sees it at `now_ms`: its type and content.
+    pub fn view(&self, key: &[u8], now_ms: u64) -> Option<View<'_>> {
+        self.keys.view(key, now_ms)
     }
 
     /// Makes a local write into an op, applies it here and returns it for the
-    /// caller to log and ship.
+    /// caller to log and ship. If the key's deadline has passed here, the op
+    /// first expires the key (see [`crate::expiry`]).
     pub fn write(&mut self, now_ms: u64, key: Bytes, write: Write) -> Op {
         let hlc = self.clock.tick(now_ms);
         let seq = self.vv.get(self.me) + 1;
-        let counts = self.keys.get(&key).and_then(|s| s.counts());
-        let body = match write {
-            Write::Set {
-                value,
-                expire_at_ms,
-            } => OpBody::Set {
-                value,
-                expire_at_ms,
-                counts,
-            },
-            Write::Del => OpBody::Del { counts },
-            Write::IncrBy(by) => OpBody::IncrInt { by },
-            Write::IncrByFloat(by) => OpBody::IncrFloat { by },
+        let state = self.keys.get(&key);
+        let body = match state.and_then(|s| s.passed(now_ms)) {
+            None => make_body(state, write),
+            Some(at_ms) => {
+                let state = state.expect("a deadline has a state");
+                let cutoff = state.cutoff(now_ms);
+                let (counts, fields) = state.hidden_counts(cutoff);
+                // The write sees the key as it is after the expiry: only
+                // what was written at or after the deadline.
+                let then = make_body(Some(state), write);
+                OpBody::Expired {
+                    at_ms,
+                    counts,
+                    fields,
+                    then: Some(Box::new(then)),
+                }
+            }
         };
         let op = Op {
-            dot: crate::vv::Dot::new(self.me, seq),
+            dot: Dot::new(self.me, seq),
             hlc,
             deps: self.vv.clone(),
             key,
@@ -152,6 +262,73 @@ impl Node {
         self.apply(&op);
         self.stats.ops_local += 1;
         op
+    }
+
+    /// The expiry sweep: makes an expiry op (see [`crate::expiry`]) for up
+    /// to `max` keys whose deadline has passed at `now_ms` and that this
+    /// region owns (or that no one swept within
+    /// [`EXPIRE_SWEEP_GRACE_MS`]), applies them here and returns them for
+    /// the caller to log and ship. Also drops expiry tombstones every region
+    /// has seen.
+    pub fn expire_due(&mut self, now_ms: u64, max: usize) -> Vec<Op> {
+        let me = self.me;
+        // Keys not ours to sweep yet are skipped; bound the look.
+        let look_max = max.saturating_mul(8);
+        let due: Vec<(u64, Bytes)> = self
+            .keys
+            .deadlines_until(now_ms)
+            .take(look_max)
+            .filter(|(at, k)| {
+                let owner = self.keys.get(k).and_then(|s| s.expiry()?.owner());
+                owner == Some(me) || at.saturating_add(EXPIRE_SWEEP_GRACE_MS) <= now_ms
+            })
+            .take(max)
+            .map(|(at, k)| (at, k.clone()))
+            .collect();
+        let mut ops = Vec::with_capacity(due.len());
+        for (at_ms, key) in due {
+            let hlc = self.clock.tick(now_ms);
+            let seq = self.vv.get(self.me) + 1;
+            let state = self.keys.get(&key).expect("a deadline has a state");
+            let (counts, fields) = state.hidden_counts(state.cutoff(now_ms));
+            let op = Op {
+                dot: Dot::new(self.me, seq),
+                hlc,
+                deps: self.vv.clone(),
+                key,
+                body: OpBody::Expired {
+                    at_ms,
+                    counts,
+                    fields,
+                    then: None,
+                },
+            };
+            self.apply(&op);
+            self.stats.ops_local += 1;
+            self.stats.expired_swept += 1;
+            ops.push(op);
+        }
+        let seen_by = &self.seen_by;
+        let vv = &self.vv;
+        let stable = |d: Dot| {
+            vv.covers(d)
+                && seen_by
+                    .iter()
+                    .enumerate()
+                    .all(|(i, s)| i == me.index() || s.covers(d))
+        };
+        let collected = self.keys.collect_tombstones(max, stable);
+        self.stats.tombstones_collected += collected as u64;
+        ops
+    }
+
+    /// Tells the node that region `region` has seen everything in `vv` (for
+    /// example from its acknowledgements), so that expiry tombstones every
+    /// region has seen can be dropped sooner.
+    pub fn peer_seen(&mut self, region: RegionId, vv: &VersionVector) {
+        if let Some(s) = self.seen_by.get_mut(region.index()) {
+            s.merge(vv);
+        }
     }
 
     /// Takes an op from another region. Applies it if its causes are here,
@@ -205,16 +382,98 @@ impl Node {
 
     fn apply(&mut self, op: &Op) {
         debug_assert!(deliverable(op, &self.vv));
-        let applied = self.keys.apply(op);
-        if applied.conflict {
-            self.stats.conflicts += 1;
-        }
+        let mut rec = Recorder {
+            log: &mut self.conflicts,
+            siblings: &self.siblings,
+        };
+        self.keys.apply(op, &mut rec);
+        self.stats.conflicts = self.conflicts.recorded();
+        self.stats.conflicts_dropped = self.conflicts.dropped();
         self.vv.set(op.dot.region, op.dot.seq);
+        if op.dot.region != self.me {
+            let seen = &mut self.seen_by[op.dot.region.index()];
+            seen.merge(&op.deps);
+            seen.set(op.dot.region, op.dot.seq);
+        }
         self.clock.observe(op.hlc);
     }
 
     /// Digest of the keyspace (see [`Keyspace::digest`]).
     pub fn digest(&self) -> String {
         self.keys.digest()
+    }
+}
+
+/// Turns a write into an op body, given the key's state at the origin.
+fn make_body(state: Option<&KeyState>, write: Write) -> OpBody {
+    match write {
+        Write::Set {
+            value,
+            expire_at_ms,
+        } => {
+            let (counts, fields) = state.map(|s| s.all_counts()).unwrap_or_default();
+            OpBody::Set {
+                value,
+                expire_at_ms,
+                counts,
+                fields,
+            }
+        }
+        Write::Del => {
+            let (counts, fields) = state.map(|s| s.all_counts()).unwrap_or_default();
+            OpBody::Del { counts, fields }
+        }
+        Write::IncrBy(by) => OpBody::IncrInt { by },
+        Write::IncrByFloat(by) => OpBody::IncrFloat { by },
+        Write::Fields { kind, writes } => {
+            let counts = |f: &[u8]| state.and_then(|s| s.field_counts(kind, f));
+            let ops = writes
+                .into_iter()
+                .map(|(field, w)| {
+                    let action = match w {
+                        FieldWrite::Set(value) => FieldAction::Set {
+                            counts: counts(&field),
+                            value,
+                        },
+                        FieldWrite::Del => FieldAction::Del {
+                            counts: counts(&field),
+                        },
+                        FieldWrite::IncrBy(int) => FieldAction::Incr { int, float: None },
+                        FieldWrite::IncrByFloat(f) => FieldAction::Incr {
+                            int: 0,
+                            float: Some(f),
+                        },
+                    };
+                    FieldOp { field, action }
+                })
+                .collect();
+            OpBody::Fields { kind, ops }
+        }
+        Write::Expire { at_ms } => OpBody::Expire { at_ms },
+        Write::ListInsert { after, values } => OpBody::List(ListOp::Insert { after, values }),
+        Write::ListRemove { ids } => OpBody::List(ListOp::Remove { ids }),
+        Write::ListSet { id, value } => OpBody::List(ListOp::Set { id, value }),
+        Write::Resolve { context, value } => {
+            // Values the context does not cover stay as siblings; past the
+            // bound, the oldest of them are folded into this write.
+            let mut kept: Vec<(Hlc, RegionId, Dot)> = state
+                .map(|s| s.string().entries())
+                .unwrap_or_default()
+                .iter()
+                .filter(|e| !context.covers(e.dot))
+                .map(|e| (e.hlc, e.dot.region, e.dot))
+                .collect();
+            kept.sort_by(|a, b| b.cmp(a));
+            let fold = kept
+                .iter()
+                .skip(SIBLINGS_MAX - 1)
+                .map(|(_, _, d)| *d)
+                .collect();
+            OpBody::Resolve {
+                value,
+                context,
+                fold,
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@
 
 use crate::counter::Contrib;
 use crate::hlc::Hlc;
+use crate::list::ElemId;
 use crate::region::{RegionId, REGIONS_MAX};
 use crate::vv::{Dot, VersionVector};
 use bytes::Bytes;
@@ -53,24 +54,196 @@ pub struct Op {
     pub body: OpBody,
 }
 
+/// The data type of a key's content. A key normally holds one; it holds
+/// several only when regions wrote different types to it concurrently, and
+/// then [`crate::key::KeyState::kind`] picks the one readers see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    String,
+    Hash,
+    Set,
+    ZSet,
+    List,
+}
+
+impl Kind {
+    /// The name `TYPE` replies with.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::Hash => "hash",
+            Kind::Set => "set",
+            Kind::ZSet => "zset",
+            Kind::List => "list",
+        }
+    }
+
+    /// Every kind, in a fixed order.
+    pub const ALL: [Kind; 5] = [Kind::String, Kind::Hash, Kind::Set, Kind::ZSet, Kind::List];
+}
+
+/// The counter totals a remover had seen on one field of a hash or sorted
+/// set (see [`crate::counter`]): the increments it removes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldCounts {
+    pub kind: Kind,
+    pub field: Bytes,
+    pub counts: Vec<Contrib>,
+}
+
+/// One change to one field of a hash, member of a set or member of a sorted
+/// set. Each field is a register with a counter, as a string key is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldOp {
+    pub field: Bytes,
+    pub action: FieldAction,
+}
+
+/// What a [`FieldOp`] does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum FieldAction {
+    /// HSET (the value), SADD (empty), ZADD (the score as text): replaces the
+    /// values and the counter increments the origin had seen.
+    Set {
+        value: Bytes,
+        counts: Option<Vec<Contrib>>,
+    },
+    /// HDEL, SREM, ZREM: removes what the origin had seen of the field.
+    Del { counts: Option<Vec<Contrib>> },
+    /// HINCRBY (`float` None), HINCRBYFLOAT and ZINCRBY (`int` 0).
+    Incr { int: i64, float: Option<f64> },
+}
+
+/// A change to a list (see [`crate::list`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ListOp {
+    /// Inserts `values` as a chain right after element `after` (`None`: the
+    /// head). The i-th value gets the id `(op hlc, origin, i)`.
+    Insert {
+        after: Option<ElemId>,
+        values: Vec<Bytes>,
+    },
+    /// Removes elements by id (LPOP, RPOP, LREM, LTRIM).
+    Remove { ids: Vec<ElemId> },
+    /// Replaces one element's value (LSET); last writer wins.
+    Set { id: ElemId, value: Bytes },
+}
+
 /// What an op does to its key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum OpBody {
-    /// Writes a string value. It replaces every value the origin had seen
-    /// (covered by `deps`) and resets the counter increments it had seen
-    /// (`counts`, the per-region totals at the origin; `None` if the key had
-    /// no counter there).
+    /// Writes a string value, replacing the whole key as the origin had seen
+    /// it: every value of every type covered by `deps`, and the counter
+    /// increments it had seen (`counts`, the per-region totals of the key's
+    /// counter at the origin, `None` if it had none; `fields`, the same for
+    /// counter fields of hashes and sorted sets). Sets the key's expiry to
+    /// `expire_at_ms`, or clears the expiry the origin had seen if `None`.
     Set {
         value: Bytes,
         expire_at_ms: Option<u64>,
         counts: Option<Vec<Contrib>>,
+        fields: Vec<FieldCounts>,
     },
-    /// Removes what the origin had seen of the key (observed-remove).
-    Del { counts: Option<Vec<Contrib>> },
+    /// Removes what the origin had seen of the key, of every type, and its
+    /// expiry (observed-remove).
+    Del {
+        counts: Option<Vec<Contrib>>,
+        fields: Vec<FieldCounts>,
+    },
     /// Adds to the key's counter (INCR family).
     IncrInt { by: i64 },
     /// Adds a float to the key's counter (INCRBYFLOAT).
     IncrFloat { by: f64 },
+    /// Changes fields of the key's hash, set or sorted set.
+    Fields { kind: Kind, ops: Vec<FieldOp> },
+    /// Sets the key's expiry (EXPIRE family: `Some(deadline)`) or makes it
+    /// persistent (PERSIST: `None`), replacing the expiry the origin had seen.
+    Expire { at_ms: Option<u64> },
+    /// Changes the key's list.
+    List(ListOp),
+    /// Replaces the string values covered by `context` (a causal context
+    /// from MERIDIAN.SIBLINGS) with `value`, plus the values in `fold` (the
+    /// oldest siblings past [`crate::string::SIBLINGS_MAX`]).
+    Resolve {
+        value: Bytes,
+        context: VersionVector,
+        fold: Vec<Dot>,
+    },
+    /// The key's deadline `at_ms` had passed at the origin: removes the
+    /// expiry the origin had seen, every value written before the deadline
+    /// (by HLC, in every region: see [`crate::expiry`]), and the counter
+    /// increments of counters that were hidden at the origin (`counts`,
+    /// `fields`). Then applies `then`, the write that found the key expired,
+    /// if any (an op made by the expiry sweep has none).
+    Expired {
+        at_ms: u64,
+        counts: Option<Vec<Contrib>>,
+        fields: Vec<FieldCounts>,
+        then: Option<Box<OpBody>>,
+    },
+}
+
+impl OpBody {
+    /// The kind of content this op adds, if it adds any.
+    pub fn adds(&self) -> Option<Kind> {
+        match self {
+            OpBody::Set { .. } | OpBody::IncrInt { .. } | OpBody::IncrFloat { .. } => {
+                Some(Kind::String)
+            }
+            OpBody::Resolve { .. } => Some(Kind::String),
+            OpBody::Fields { kind, ops } => ops
+                .iter()
+                .any(|o| !matches!(o.action, FieldAction::Del { .. }))
+                .then_some(*kind),
+            OpBody::List(ListOp::Insert { .. }) => Some(Kind::List),
+            OpBody::Expired { then, .. } => then.as_ref().and_then(|t| t.adds()),
+            _ => None,
+        }
+    }
+
+    /// Checks what the type system cannot: kinds that fit the op, no nested
+    /// expiry.
+    fn validate(&self) -> Result<(), CodecError> {
+        match self {
+            OpBody::Fields { kind, ops } => {
+                if !matches!(kind, Kind::Hash | Kind::Set | Kind::ZSet) {
+                    return Err(CodecError::Invalid("field op on a kind without fields"));
+                }
+                if ops.is_empty() {
+                    return Err(CodecError::Invalid("field op without fields"));
+                }
+                Ok(())
+            }
+            OpBody::Set { fields, .. } | OpBody::Del { fields, .. } => check_field_counts(fields),
+            OpBody::Expired { fields, then, .. } => {
+                check_field_counts(fields)?;
+                match then.as_deref() {
+                    Some(OpBody::Expired { .. }) => Err(CodecError::Invalid("nested expiry")),
+                    Some(t) => t.validate(),
+                    None => Ok(()),
+                }
+            }
+            OpBody::Resolve { context, fold, .. } => {
+                if context.len() > REGIONS_MAX
+                    || fold.len() > crate::string::SIBLINGS_MAX * REGIONS_MAX
+                {
+                    return Err(CodecError::Invalid("resolve context too long"));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn check_field_counts(fields: &[FieldCounts]) -> Result<(), CodecError> {
+    if fields
+        .iter()
+        .any(|f| !matches!(f.kind, Kind::Hash | Kind::ZSet) || f.counts.len() > REGIONS_MAX)
+    {
+        return Err(CodecError::Invalid("field counts"));
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -139,6 +312,7 @@ impl Op {
         if dot.seq == 0 {
             return Err(CodecError::Invalid("sequence number 0"));
         }
+        rest.body.validate()?;
         Ok(Op {
             dot,
             hlc: peek_hlc(record)?,
@@ -186,6 +360,11 @@ mod tests {
                 value: Bytes::from_static(b"\r\nbinary\0"),
                 expire_at_ms: Some(5),
                 counts: Some(vec![Contrib::default(); 3]),
+                fields: vec![FieldCounts {
+                    kind: Kind::Hash,
+                    field: Bytes::from_static(b"f"),
+                    counts: vec![Contrib::default(); 2],
+                }],
             },
         };
         let enc = op.encode();

@@ -68,11 +68,32 @@ pub struct DemoArgs {
     /// one that is removed at the end.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Play a scripted story instead of the plain workload. london-fire:
+    /// clients in London use a router next to eu-london; eu-london is
+    /// killed halfway through --duration and later rebuilt. Needs eu-london
+    /// and another region in --regions.
+    #[arg(long, value_enum)]
+    pub story: Option<Story>,
     /// The `meridian` executable that runs the region servers (default:
     /// this program).
     #[arg(long, hide = true)]
     pub server_bin: Option<PathBuf>,
 }
+
+/// A scripted story (`--story`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Story {
+    /// London's region burns down; its clients carry on through the next
+    /// nearest region.
+    LondonFire,
+}
+
+/// The region the London story burns down.
+pub const LONDON: &str = "eu-london";
+
+/// Shortest run for a story, in seconds: a phase before the fire and one
+/// after it, each long enough for a median.
+pub const STORY_DURATION_S_MIN: u64 = 4;
 
 /// One directed replication link and its injected one-way delay.
 #[derive(Clone, Debug)]
@@ -99,6 +120,7 @@ pub struct Plan {
     pub links: Vec<LinkPlan>,
     pub duration: Option<Duration>,
     pub server_bin: PathBuf,
+    pub story: Option<Story>,
 }
 
 impl Plan {
@@ -118,6 +140,14 @@ impl DemoArgs {
         check_range("--keys", self.keys, 1, KEYS_MAX)?;
         check_range("--hot-keys", self.hot_keys, 1, HOT_KEYS_MAX)?;
         check_range("--duration", self.duration, 0, DURATION_S_MAX)?;
+        if self.story == Some(Story::LondonFire) {
+            if !regions.iter().any(|r| r == LONDON) {
+                bail!("--story london-fire needs {LONDON} in --regions, e.g. --regions us-east,eu-west,{LONDON}");
+            }
+            if self.duration < STORY_DURATION_S_MIN {
+                bail!("--story london-fire needs --duration of at least {STORY_DURATION_S_MIN} s");
+            }
+        }
         let mut links = Vec::new();
         for from in &regions {
             for to in regions.iter().filter(|t| *t != from) {
@@ -141,6 +171,7 @@ impl DemoArgs {
             links,
             duration: (self.duration > 0).then(|| Duration::from_secs(self.duration)),
             server_bin,
+            story: self.story,
         })
     }
 }
@@ -231,5 +262,21 @@ mod tests {
         assert!(plan(&["--keys", "0"]).is_err());
         assert!(plan(&["--fsync", "sometimes"]).is_err());
         assert_eq!(plan(&["--duration", "0"]).unwrap().duration, None);
+    }
+
+    #[test]
+    fn the_london_story_needs_london() {
+        assert!(plan(&["--story", "london-fire"]).is_err());
+        let p = plan(&["--story", "london-fire", "--regions", "eu-west,eu-london"]).unwrap();
+        assert_eq!(p.story, Some(Story::LondonFire));
+        assert!(plan(&[
+            "--story",
+            "london-fire",
+            "--regions",
+            "eu-west,eu-london",
+            "--duration",
+            "0"
+        ])
+        .is_err());
     }
 }

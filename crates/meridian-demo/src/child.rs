@@ -36,44 +36,52 @@ pub struct RegionProcess {
     pub region: String,
     pub listen: SocketAddr,
     pub log: PathBuf,
+    bin: PathBuf,
+    args: Vec<String>,
+    secret: String,
     child: Child,
 }
 
 impl RegionProcess {
     /// Starts `bin server ...` with stderr (the server's log) to `spec.log`.
     pub fn spawn(spec: &RegionSpec<'_>) -> anyhow::Result<RegionProcess> {
-        let log = File::create(&spec.log)
-            .with_context(|| format!("create log file {}", spec.log.display()))?;
-        let mut cmd = Command::new(spec.bin);
-        cmd.arg("server")
-            .args(["--region", spec.region])
-            .arg("--listen")
-            .arg(spec.listen.to_string())
-            .arg("--repl")
-            .arg(spec.repl.to_string())
-            .arg("--data")
-            .arg(&spec.data)
-            .args(["--fsync", spec.fsync, "--cluster", spec.cluster]);
+        let mut args: Vec<String> = vec![
+            "server".into(),
+            "--region".into(),
+            spec.region.into(),
+            "--listen".into(),
+            spec.listen.to_string(),
+            "--repl".into(),
+            spec.repl.to_string(),
+            "--data".into(),
+            spec.data.display().to_string(),
+            "--fsync".into(),
+            spec.fsync.into(),
+            "--cluster".into(),
+            spec.cluster.into(),
+        ];
         for (name, addr) in &spec.peers {
-            cmd.arg("--peer").arg(format!("{name}={addr}"));
+            args.push("--peer".into());
+            args.push(format!("{name}={addr}"));
         }
-        cmd.env(SECRET_ENV, spec.secret)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            // Its own process group: a Ctrl-C in the terminal reaches only
-            // the demo, which then stops the workload and checks convergence
-            // while the regions are still up.
-            .process_group(0);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("start {} server", spec.bin.display()))?;
+        let child = start(spec.bin, &args, spec.secret, &spec.log, false)?;
         Ok(RegionProcess {
             region: spec.region.to_string(),
             listen: spec.listen,
             log: spec.log.clone(),
+            bin: spec.bin.to_path_buf(),
+            args,
+            secret: spec.secret.to_string(),
             child,
         })
+    }
+
+    /// Starts the server again with the same flags and data directory
+    /// (after [`RegionProcess::kill`]), appending to its log.
+    pub fn respawn(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        self.child = start(&self.bin, &self.args, &self.secret, &self.log, true)?;
+        Ok(())
     }
 
     /// `Some(description)` if the process has ended.
@@ -111,6 +119,34 @@ impl Drop for RegionProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+fn start(
+    bin: &Path,
+    args: &[String],
+    secret: &str,
+    log: &Path,
+    append: bool,
+) -> anyhow::Result<Child> {
+    let file = File::options()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(log)
+        .with_context(|| format!("create log file {}", log.display()))?;
+    Command::new(bin)
+        .args(args)
+        .env(SECRET_ENV, secret)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        // Its own process group: a Ctrl-C in the terminal reaches only
+        // the demo, which then stops the workload and checks convergence
+        // while the regions are still up.
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("start {} server", bin.display()))
 }
 
 fn read_tail(path: &Path) -> std::io::Result<String> {

@@ -20,6 +20,8 @@
 //! * `workload`: the paced clients and what they count.
 //! * `measure`: lag per link, conflicts, counters, the convergence wait.
 //! * [`report`]: the per-second line, the summary table, the JSON.
+//! * `story`: `--story london-fire`, a router next to eu-london, the
+//!   region killed and rebuilt, the clients' failover measured.
 
 pub mod args;
 mod child;
@@ -28,11 +30,12 @@ mod out;
 mod probe;
 pub mod report;
 mod signals;
+mod story;
 mod workload;
 mod world;
 
 pub use args::DemoArgs;
-pub use report::{CounterCheck, LinkLag, Summary};
+pub use report::{BeforeAfter, CounterCheck, LinkLag, StoryFigures, Summary};
 
 use anyhow::{bail, Context};
 use args::Plan;
@@ -60,7 +63,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         w = World::start(&plan, &args, &out) => w?,
         _ = signals.recv() => bail!("interrupted while starting the regions"),
     };
-    match session(&plan, &args, &out, &mut world, &mut signals).await {
+    let ran = match plan.story {
+        Some(args::Story::LondonFire) => {
+            tokio::select! {
+                r = world.wait_links(&out) => r?,
+                _ = signals.recv() => bail!("interrupted while waiting for the replication links"),
+            }
+            describe(&plan, &args, &out, &world);
+            story::london_fire(&plan, &args, &out, &mut world, &mut signals).await
+        }
+        None => session(&plan, &args, &out, &mut world, &mut signals).await,
+    };
+    match ran {
         Ok(summary) => {
             out.say(&summary.table());
             let kept = (!summary.converged).then(|| world.keep_dir());

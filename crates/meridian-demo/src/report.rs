@@ -60,6 +60,54 @@ pub struct Summary {
     /// op, in ms; -1 if that did not happen in time.
     pub converge_ms: f64,
     pub counters: CounterCheck,
+    /// With `--story london-fire`: from the kill until every London client
+    /// was served again (by the next region), in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_ms: Option<f64>,
+    /// With a story: the London clients' median latency before and after
+    /// the fire, in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_latency_ms: Option<BeforeAfter>,
+    /// With a story: London reads that got an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_reads: Option<u64>,
+    /// With a story: the rest of what it measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story: Option<StoryFigures>,
+}
+
+/// A median before and after an event, in ms.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BeforeAfter {
+    pub before: f64,
+    pub after: f64,
+}
+
+/// What `--story london-fire` measured besides the headline figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoryFigures {
+    pub name: String,
+    /// The region the London clients moved to.
+    pub failover_region: String,
+    /// Round trip London–that region in the latency matrix, in ms.
+    pub emulated_rtt_ms: f64,
+    /// `client_latency_ms.after - before`.
+    pub added_latency_ms: f64,
+    /// From the kill until the router's primary changed, in ms.
+    pub router_switch_ms: f64,
+    /// From the rebuilt region answering until the router sent traffic
+    /// back to it, in ms; -1 if it did not within the wait.
+    pub failback_ms: f64,
+    pub reads: u64,
+    pub writes: u64,
+    pub failed_writes: u64,
+    /// Reads refused by strict sessions (counted in `failed_reads`).
+    pub session_refused: u64,
+    /// Reads that returned older data than the session had written or
+    /// read: must be 0.
+    pub session_violations: u64,
+    /// Longest London request, in ms.
+    pub longest_ms: f64,
 }
 
 impl Summary {

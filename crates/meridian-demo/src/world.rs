@@ -144,6 +144,45 @@ impl World {
         Ok(())
     }
 
+    /// Like [`World::check_alive`], skipping region `skip` (one the demo
+    /// killed on purpose).
+    pub fn check_alive_except(&mut self, skip: Option<usize>) -> anyhow::Result<()> {
+        for (i, r) in self.regions.iter_mut().enumerate() {
+            if Some(i) == skip {
+                continue;
+            }
+            if let Some(status) = r.exited() {
+                bail!(
+                    "region {} exited ({status}); its log {} ends with:\n{}",
+                    r.region,
+                    r.log.display(),
+                    r.log_tail()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills region `i` with SIGKILL, as a fire would: no shutdown, no
+    /// flush beyond what the fsync policy already did.
+    pub fn kill_region(&mut self, i: usize) {
+        self.regions[i].kill();
+    }
+
+    /// Starts region `i` again from its data directory, waits until it
+    /// answers, and replaces its monitoring connection.
+    pub async fn restart_region(&mut self, i: usize) -> anyhow::Result<()> {
+        self.regions[i].respawn()?;
+        match wait_ready(&mut self.regions[i]).await {
+            Ok(conn) => {
+                self.conns[i] = conn;
+                Ok(())
+            }
+            Err(Failure::PortTaken(r)) => bail!("region {r} found its port taken when restarting"),
+            Err(Failure::Other(e)) => Err(e),
+        }
+    }
+
     /// Polls INFO replication until every region reports every peer link
     /// connected, printing progress; fails after [`LINKS_TIMEOUT`] naming
     /// the links still down.

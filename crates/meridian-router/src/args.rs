@@ -2,8 +2,8 @@
 
 use crate::decide::Tuning;
 use crate::session::Policy;
+use crate::vv::valid_region_name;
 use anyhow::bail;
-use meridian_core::region::valid_region_name;
 use meridian_wan::RttMatrix;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -211,7 +211,10 @@ mod tests {
         let floors: Vec<Option<f64>> = c.regions.iter().map(|r| r.floor_ms).collect();
         assert_eq!(floors, [Some(0.0), Some(11.3), Some(50.0)]);
         assert_eq!(c.policy, Policy::Strict);
-        assert_eq!(c.session_wait, Duration::from_millis(SESSION_WAIT_MS_DEFAULT));
+        assert_eq!(
+            c.session_wait,
+            Duration::from_millis(SESSION_WAIT_MS_DEFAULT)
+        );
     }
 
     #[test]

@@ -6,11 +6,11 @@
 //!
 //! | kind | commands | after a failure |
 //! |---|---|---|
-//! | [`Kind::Meta`] | PING ECHO INFO COMMAND TIME CLIENT (ID GETNAME INFO LIST...) MERIDIAN.VV MERIDIAN.LAG MERIDIAN.DIGEST MERIDIAN.SESSION MERIDIAN.WAITFOR | retried; no session wait |
+//! | [`Kind::Meta`] | PING ECHO INFO COMMAND TIME CLIENT (ID GETNAME INFO LIST...) MERIDIAN.VV MERIDIAN.LAG MERIDIAN.DIGEST MERIDIAN.SESSION MERIDIAN.WAITFOR MERIDIAN.CONFLICTS | retried; no session wait |
 //! | [`Kind::Setup`] | HELLO AUTH SELECT CLIENT SETNAME/SETINFO | retried, and replayed on every new upstream connection |
-//! | [`Kind::Read`] | GET MGET EXISTS STRLEN GETRANGE TTL PTTL TYPE DBSIZE KEYS SCAN RANDOMKEY, HGET HMGET HGETALL HLEN HEXISTS HKEYS HVALS HSTRLEN, SMEMBERS SISMEMBER SMISMEMBER SCARD SRANDMEMBER SINTER SUNION SDIFF, ZSCORE ZMSCORE ZRANGE* ZREVRANGE* ZCARD ZCOUNT ZRANK ZREVRANK, LRANGE LLEN LINDEX, *SCAN | retried; waits for the session |
+//! | [`Kind::Read`] | GET MGET EXISTS STRLEN GETRANGE TTL PTTL EXPIRETIME PEXPIRETIME TYPE DBSIZE KEYS SCAN RANDOMKEY MERIDIAN.SIBLINGS, HGET HMGET HGETALL HLEN HEXISTS HKEYS HVALS HSTRLEN, SMEMBERS SISMEMBER SMISMEMBER SCARD SRANDMEMBER SINTER SUNION SDIFF, ZSCORE ZMSCORE ZRANGE* ZREVRANGE* ZCARD ZCOUNT ZRANK ZREVRANK, LRANGE LLEN LINDEX, *SCAN | retried; waits for the session |
 //! | [`Kind::IdempotentWrite`] | SET (without NX or GET) SETEX PSETEX MSET SETRANGE DEL UNLINK EXPIRE PEXPIRE EXPIREAT PEXPIREAT PERSIST HSET HMSET HDEL SADD SREM ZADD (without INCR) ZREM LSET LTRIM FLUSHDB FLUSHALL | retried: applying it twice leaves the state applying it once leaves (the reply of the retry may differ, e.g. DEL's count) |
-//! | [`Kind::Write`] | INCR INCRBY DECR DECRBY INCRBYFLOAT APPEND GETSET GETDEL GETEX SETNX, SET NX/GET, MSETNX, HINCRBY HINCRBYFLOAT HSETNX, ZINCRBY ZADD INCR, SPOP SMOVE, LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LINSERT LREM LMOVE RPOPLPUSH, and every command the router does not know | retried only when the router knows it was never sent; otherwise the client gets an error saying it may or may not have been applied |
+//! | [`Kind::Write`] | INCR INCRBY DECR DECRBY INCRBYFLOAT APPEND GETSET GETDEL GETEX SETNX, SET NX/GET, MSETNX, RENAME RENAMENX, MERIDIAN.RESOLVE, HINCRBY HINCRBYFLOAT HSETNX, ZINCRBY ZADD INCR, SPOP SMOVE, LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LINSERT LREM LMOVE RPOPLPUSH, and every command the router does not know | retried only when the router knows it was never sent; otherwise the client gets an error saying it may or may not have been applied |
 //! | [`Kind::Refused`] | MULTI EXEC DISCARD WATCH UNWATCH; BLPOP BRPOP BRPOPLPUSH BLMOVE BLMPOP BZPOPMIN BZPOPMAX BZMPOP WAIT WAITAOF, XREAD/XREADGROUP with BLOCK; SUBSCRIBE and friends, MONITOR, SYNC, PSYNC, CLIENT TRACKING, CLIENT REPLY; SHUTDOWN | answered by the router with an error: these would tie the client to one region's connection across requests |
 //! | [`Kind::Local`] | QUIT, `INFO router` | answered by the router |
 //!
@@ -59,6 +59,7 @@ const META: &[&str] = &[
     "latency",
     "lolwut",
     "memory",
+    "meridian.conflicts",
     "meridian.digest",
     "meridian.lag",
     "meridian.session",
@@ -76,6 +77,7 @@ const READS: &[&str] = &[
     "dbsize",
     "dump",
     "exists",
+    "expiretime",
     "get",
     "getbit",
     "getrange",
@@ -94,8 +96,10 @@ const READS: &[&str] = &[
     "llen",
     "lpos",
     "lrange",
+    "meridian.siblings",
     "mget",
     "object",
+    "pexpiretime",
     "pttl",
     "randomkey",
     "scan",
@@ -197,7 +201,11 @@ pub fn classify(args: &[Bytes]) -> Kind {
         return Kind::Write;
     };
     let name = name.as_str();
-    let has = |word: &str| args[1..].iter().any(|a| a.eq_ignore_ascii_case(word.as_bytes()));
+    let has = |word: &str| {
+        args[1..]
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+    };
     let is = |list: &[&str]| list.binary_search(&name).is_ok();
     match name {
         "quit" => Kind::Local(Local::Quit),
@@ -330,6 +338,14 @@ mod tests {
         SHUTDOWN              refused
         MERIDIAN.SESSION      meta
         MERIDIAN.WAITFOR t 5  meta
+        MERIDIAN.SIBLINGS k   read
+        MERIDIAN.RESOLVE k c v  write
+        RENAME a b            write
+        EXPIRETIME k          read
+        HINCRBY h f 1         write
+        HSET h f v            idempotent
+        LPUSH l v             write
+        ZINCRBY z 1 m         write
     ";
 
     #[test]

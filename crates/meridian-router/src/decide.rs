@@ -175,6 +175,8 @@ pub struct RegionState {
     /// While Recovering: what it must hold before serving again.
     pub catch_up: Option<Vv>,
     pub last_error: Option<String>,
+    /// Whether it was ever Up.
+    pub ever_up: bool,
 }
 
 impl RegionState {
@@ -194,13 +196,22 @@ impl RegionState {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// A probe answered after `rtt_us`, reporting the region's point.
-    ProbeOk { rtt_us: u64, vv: Option<Vv> },
-    ProbeFailed { why: String },
+    ProbeOk {
+        rtt_us: u64,
+        vv: Option<Vv>,
+    },
+    ProbeFailed {
+        why: String,
+    },
     /// A real request was answered; `rtt_us` when it is a fair round-trip
     /// sample (one small command).
-    RequestOk { rtt_us: Option<u64> },
+    RequestOk {
+        rtt_us: Option<u64>,
+    },
     /// A real request met a connection error or timed out.
-    RequestFailed { why: String },
+    RequestFailed {
+        why: String,
+    },
 }
 
 /// Why the primary changed.
@@ -272,6 +283,7 @@ impl Decider {
                     vv: None,
                     catch_up: None,
                     last_error: None,
+                    ever_up: false,
                 })
                 .collect(),
             primary: None,
@@ -325,10 +337,8 @@ impl Decider {
         let t = &self.tuning;
         let score = self.regions[i].score_ms();
         let ms = if score.is_finite() {
-            (score * t.probe_timeout_rtts).clamp(
-                t.probe_timeout_min_ms as f64,
-                t.probe_timeout_max_ms as f64,
-            )
+            (score * t.probe_timeout_rtts)
+                .clamp(t.probe_timeout_min_ms as f64, t.probe_timeout_max_ms as f64)
         } else {
             t.probe_timeout_min_ms as f64
         };
@@ -384,9 +394,14 @@ impl Decider {
             return;
         }
         r.health = to;
+        r.ever_up |= to == Health::Up;
         r.since_us = now_us;
         r.catch_up = None;
-        notes.push(Note::Health { region: i, from, to });
+        notes.push(Note::Health {
+            region: i,
+            from,
+            to,
+        });
     }
 
     fn success(&mut self, now_us: u64, i: usize, notes: &mut Vec<Note>) {
@@ -394,6 +409,12 @@ impl Decider {
         match self.regions[i].health {
             Health::Up => {}
             Health::Unknown => self.set_health(now_us, i, Health::Up, notes),
+            // A region that never served (e.g. started after the router)
+            // has no traffic to win back: with no other region up it
+            // serves at once.
+            Health::Down if !self.regions[i].ever_up && self.best(Health::Up).is_none() => {
+                self.set_health(now_us, i, Health::Up, notes)
+            }
             Health::Down => self.set_health(now_us, i, Health::Recovering, notes),
             Health::Recovering => {
                 let healthy_us = now_us.saturating_sub(self.regions[i].since_us);
@@ -633,7 +654,11 @@ mod tests {
         d.on_event(back, 0, ok_vv(1.0, "v1:r0=5"));
         let healthy = back + FAILBACK_HEALTHY_MS * MS;
         d.on_event(healthy - MS, 0, ok_vv(1.0, "v1:r0=5"));
-        assert_eq!(d.region(0).health, Health::Recovering, "not healthy long enough");
+        assert_eq!(
+            d.region(0).health,
+            Health::Recovering,
+            "not healthy long enough"
+        );
         d.on_event(healthy, 0, ok_vv(1.0, "v1:r0=5,r1=3"));
         assert_eq!(
             d.region(0).health,
@@ -676,6 +701,22 @@ mod tests {
         d.on_event(t, 0, ok(1.0));
         assert_eq!(d.region(0).health, Health::Up);
         assert_eq!(d.primary(), Some(0));
+    }
+
+    #[test]
+    fn a_region_that_never_served_serves_at_once_when_nothing_else_can() {
+        let mut d = decider(&[None, None]);
+        for i in [0, 1] {
+            d.on_event(MS, i, fail());
+            d.on_event(MS, i, fail());
+        }
+        assert_eq!(d.region(0).health, Health::Down);
+        d.on_event(100 * MS, 1, ok(10.0));
+        assert_eq!(d.region(1).health, Health::Up);
+        // With region 1 up, region 0 must earn its way in.
+        d.on_event(200 * MS, 0, ok(1.0));
+        assert_eq!(d.region(0).health, Health::Recovering);
+        assert_eq!(d.primary(), Some(1));
     }
 
     #[test]

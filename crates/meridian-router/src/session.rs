@@ -16,9 +16,12 @@
 //!   the client made and the whole state of every region it read from;
 //! - a read runs only on a region whose state covers the token.
 //!
-//! Writes are never held back: a write-only batch runs at once on the new
-//! region. (Its op then does not depend on the client's earlier writes;
-//! last-write-wins by hybrid clock still orders them by time.)
+//! Blind writes are never held back: a batch of idempotent writes only
+//! (SET, DEL, HSET...) runs at once on the new region. (Its op then does
+//! not depend on the client's earlier writes; last-write-wins by hybrid
+//! clock still orders them by time.) Commands that return data — reads,
+//! but also INCR, GETSET and commands the router does not know — wait like
+//! reads (`Kind::reads_data`).
 
 /// What to do when a region does not catch up with a session in time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -112,13 +115,20 @@ impl Session {
     }
 
     /// `region` acknowledged a write and then failed before reporting its
-    /// point: the best estimate is its last known point (`estimate`). The
-    /// write itself may be missing from it.
-    pub fn gap(&mut self, estimate: Option<&Vv>) {
+    /// point. The write's op is past both the session's entry for the
+    /// region (the region's point after the previous batch) and the
+    /// region's last probed point if that probe was older; so the session
+    /// now asks for one op of `region` beyond the larger of the two. This
+    /// may ask for more than the write (a later probe already held it):
+    /// strict mode then refuses reads it could have served, never the
+    /// other way round.
+    pub fn gap(&mut self, region: &str, estimate: Option<&Vv>) {
         self.gaps += 1;
         if let Some(vv) = estimate {
             self.token.merge(vv);
         }
+        let next = self.token.get(region).saturating_add(1);
+        self.token.set(region, next);
         self.covered_on = None;
     }
 
@@ -176,9 +186,11 @@ mod tests {
     fn a_gap_merges_the_estimate_and_forgets_coverage() {
         let mut s = Session::new();
         s.observed(0, &vv("v1:a=5"));
-        s.gap(Some(&vv("v1:a=7")));
+        s.gap("a", Some(&vv("v1:a=7,b=2")));
         assert_eq!(s.gaps(), 1);
-        assert_eq!(s.gate(0, None), Gate::Wait(vv("v1:a=7")));
+        assert_eq!(s.gate(0, None), Gate::Wait(vv("v1:a=8,b=2")));
+        s.gap("c", None);
+        assert_eq!(s.token(), &vv("v1:a=8,b=2,c=1"));
     }
 
     #[test]

@@ -194,7 +194,9 @@ pub fn info_section(sh: &Shared) -> String {
         );
     }
     for r in &s.regions {
-        let rtt = r.rtt_ms.map_or("unknown".to_string(), |m| format!("{m:.2}"));
+        let rtt = r
+            .rtt_ms
+            .map_or("unknown".to_string(), |m| format!("{m:.2}"));
         let _ = write!(
             out,
             "region_{}:health={},circuit={},rtt_ms={rtt},requests={},clients={},failovers={},stale_reads={},session_waits={},session_wait_timeouts={},failures={},probes_ok={},probes_failed={},addr={}",
@@ -237,12 +239,17 @@ pub fn prometheus(sh: &Shared) -> String {
             .map(|r| (format!("{{region=\"{}\"}}", r.name), f(r)))
             .collect()
     };
-    family("region_rtt_ms", "gauge", "Smoothed round trip to the region.", {
-        s.regions
-            .iter()
-            .filter_map(|r| Some((format!("{{region=\"{}\"}}", r.name), r.rtt_ms?)))
-            .collect()
-    });
+    family(
+        "region_rtt_ms",
+        "gauge",
+        "Smoothed round trip to the region.",
+        {
+            s.regions
+                .iter()
+                .filter_map(|r| Some((format!("{{region=\"{}\"}}", r.name), r.rtt_ms?)))
+                .collect()
+        },
+    );
     family(
         "region_up",
         "gauge",
@@ -271,19 +278,84 @@ pub fn prometheus(sh: &Shared) -> String {
         "1 for the region new requests go to.",
         per(&|r| (Some(&r.name) == s.primary.as_ref()) as u8 as f64),
     );
-    family("region_requests_total", "counter", "Client commands the region answered.", per(&|r| r.requests as f64));
-    family("region_clients", "gauge", "Client connections routed to the region.", per(&|r| r.clients as f64));
-    family("region_failovers_total", "counter", "Failovers away from the region.", per(&|r| r.failovers as f64));
-    family("region_stale_reads_total", "counter", "Reads served after a session wait timed out.", per(&|r| r.stale_reads as f64));
-    family("region_session_waits_total", "counter", "Session waits sent to the region.", per(&|r| r.session_waits as f64));
-    family("region_session_wait_timeouts_total", "counter", "Session waits that timed out.", per(&|r| r.session_wait_timeouts as f64));
-    family("region_request_failures_total", "counter", "Real requests that failed.", per(&|r| r.failures as f64));
-    family("region_probe_failures_total", "counter", "Probes that failed.", per(&|r| r.probes_failed as f64));
+    family(
+        "region_requests_total",
+        "counter",
+        "Client commands the region answered.",
+        per(&|r| r.requests as f64),
+    );
+    family(
+        "region_clients",
+        "gauge",
+        "Client connections routed to the region.",
+        per(&|r| r.clients as f64),
+    );
+    family(
+        "region_failovers_total",
+        "counter",
+        "Failovers away from the region.",
+        per(&|r| r.failovers as f64),
+    );
+    family(
+        "region_stale_reads_total",
+        "counter",
+        "Reads served after a session wait timed out.",
+        per(&|r| r.stale_reads as f64),
+    );
+    family(
+        "region_session_waits_total",
+        "counter",
+        "Session waits sent to the region.",
+        per(&|r| r.session_waits as f64),
+    );
+    family(
+        "region_session_wait_timeouts_total",
+        "counter",
+        "Session waits that timed out.",
+        per(&|r| r.session_wait_timeouts as f64),
+    );
+    family(
+        "region_request_failures_total",
+        "counter",
+        "Real requests that failed.",
+        per(&|r| r.failures as f64),
+    );
+    family(
+        "region_probe_failures_total",
+        "counter",
+        "Probes that failed.",
+        per(&|r| r.probes_failed as f64),
+    );
     let one = |v: u64| vec![(String::new(), v as f64)];
-    family("reads_retried_total", "counter", "Reads retried on another region.", one(s.reads_retried));
-    family("writes_retried_total", "counter", "Writes retried on another region.", one(s.writes_retried));
-    family("writes_not_retried_total", "counter", "Writes answered with may-or-may-not-have-been-applied.", one(s.writes_unknown));
-    family("session_refused_total", "counter", "Commands refused by --session strict.", one(s.session_refused));
-    family("clients", "gauge", "Connected clients.", vec![(String::new(), s.clients as f64)]);
+    family(
+        "reads_retried_total",
+        "counter",
+        "Reads retried on another region.",
+        one(s.reads_retried),
+    );
+    family(
+        "writes_retried_total",
+        "counter",
+        "Writes retried on another region.",
+        one(s.writes_retried),
+    );
+    family(
+        "writes_not_retried_total",
+        "counter",
+        "Writes answered with may-or-may-not-have-been-applied.",
+        one(s.writes_unknown),
+    );
+    family(
+        "session_refused_total",
+        "counter",
+        "Commands refused by --session strict.",
+        one(s.session_refused),
+    );
+    family(
+        "clients",
+        "gauge",
+        "Connected clients.",
+        vec![(String::new(), s.clients as f64)],
+    );
     out
 }

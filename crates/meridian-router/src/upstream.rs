@@ -29,6 +29,9 @@ pub struct Failure {
     /// Not one byte of this exchange reached the socket: nothing in it
     /// can have been applied.
     pub sent_nothing: bool,
+    /// The region said nothing wrong; it was only slow (the request
+    /// timeout passed).
+    pub timed_out: bool,
 }
 
 /// What an exchange got: the replies that came, in order, and the failure
@@ -50,15 +53,24 @@ pub struct Upstream {
 
 impl Upstream {
     /// Connects to `addr` within `timeout`.
-    pub async fn connect(region: usize, addr: &str, timeout: Duration) -> Result<Upstream, Failure> {
+    pub async fn connect(
+        region: usize,
+        addr: &str,
+        timeout: Duration,
+    ) -> Result<Upstream, Failure> {
         let failure = |why: String| Failure {
             why,
             sent_nothing: true,
+            timed_out: false,
         };
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(failure(format!("connect to {addr}: {e}"))),
-            Err(_) => return Err(failure(format!("connect to {addr}: no answer in {timeout:?}"))),
+            Err(_) => {
+                return Err(failure(format!(
+                    "connect to {addr}: no answer in {timeout:?}"
+                )))
+            }
         };
         // Requests are small and latency is the point: no Nagle.
         let _ = stream.set_nodelay(true);
@@ -91,7 +103,10 @@ impl Upstream {
             let written = &mut written;
             let write = async move {
                 while *written < out.len() {
-                    let n = wr.write(&out[*written..]).await?;
+                    let n = wr
+                        .write(&out[*written..])
+                        .await
+                        .map_err(|e| e.to_string())?;
                     if n == 0 {
                         return Err(io::Error::from(io::ErrorKind::WriteZero).to_string());
                     }
@@ -127,16 +142,17 @@ impl Upstream {
                 .map(|_| ())
             };
             tokio::select! {
-                r = both => r,
-                _ = abort => Err("the region was declared down".to_string()),
-                _ = tokio::time::sleep_until(deadline) => Err("no answer within the request timeout".to_string()),
+                r = both => r.map_err(|e| (e, false)),
+                _ = abort => Err(("the region was declared down".to_string(), false)),
+                _ = tokio::time::sleep_until(deadline) => Err(("no answer within the request timeout".to_string(), true)),
             }
         };
         Exchange {
             answers,
-            failure: result.err().map(|why| Failure {
+            failure: result.err().map(|(why, timed_out)| Failure {
                 why,
                 sent_nothing: written == 0,
+                timed_out,
             }),
         }
     }
@@ -149,7 +165,10 @@ mod tests {
 
     /// A fake region: answers each request line-count with canned bytes,
     /// then does what `then` says.
-    async fn fake(reply: &'static [u8], close_after: bool) -> (String, tokio::task::JoinHandle<()>) {
+    async fn fake(
+        reply: &'static [u8],
+        close_after: bool,
+    ) -> (String, tokio::task::JoinHandle<()>) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let h = tokio::spawn(async move {
@@ -171,7 +190,9 @@ mod tests {
     #[tokio::test]
     async fn reads_exactly_the_expected_replies() {
         let (addr, _h) = fake(b"+OK\r\n$2\r\nhi\r\n:5\r\n", false).await;
-        let mut up = Upstream::connect(0, &addr, Duration::from_secs(1)).await.unwrap();
+        let mut up = Upstream::connect(0, &addr, Duration::from_secs(1))
+            .await
+            .unwrap();
         let ex = up
             .exchange(b"PING\r\n", 2, soon(), std::future::pending())
             .await;
@@ -184,7 +205,9 @@ mod tests {
     #[tokio::test]
     async fn a_close_midway_keeps_what_came() {
         let (addr, _h) = fake(b"+OK\r\n", true).await;
-        let mut up = Upstream::connect(0, &addr, Duration::from_secs(1)).await.unwrap();
+        let mut up = Upstream::connect(0, &addr, Duration::from_secs(1))
+            .await
+            .unwrap();
         let ex = up
             .exchange(b"PING\r\n", 3, soon(), std::future::pending())
             .await;
@@ -197,11 +220,19 @@ mod tests {
     #[tokio::test]
     async fn timeout_and_abort() {
         let (addr, _h) = fake(b"", false).await;
-        let mut up = Upstream::connect(0, &addr, Duration::from_secs(1)).await.unwrap();
+        let mut up = Upstream::connect(0, &addr, Duration::from_secs(1))
+            .await
+            .unwrap();
         let ex = up
-            .exchange(b"PING\r\n", 1, Instant::now() + Duration::from_millis(20), std::future::pending())
+            .exchange(
+                b"PING\r\n",
+                1,
+                Instant::now() + Duration::from_millis(20),
+                std::future::pending(),
+            )
             .await;
-        assert!(ex.failure.unwrap().why.contains("timeout"));
+        let f = ex.failure.unwrap();
+        assert!(f.why.contains("timeout") && f.timed_out);
         let ex = up.exchange(b"PING\r\n", 1, soon(), async {}).await;
         assert!(ex.failure.unwrap().why.contains("down"));
     }

@@ -21,6 +21,19 @@ use std::collections::BTreeMap;
 /// A longer reply is not a token.
 pub const TOKEN_BYTES_MAX: usize = 8 * 1024;
 
+/// Longest region name, in bytes (the core's `REGION_NAME_BYTES_MAX`).
+pub const REGION_NAME_BYTES_MAX: usize = 64;
+
+/// The core's rule for region names: 1 to 64 bytes of a-z, 0-9, '-', '_'.
+/// (Repeated here so the router does not depend on the core.)
+pub fn valid_region_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= REGION_NAME_BYTES_MAX
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 /// A causal point: for each origin region, how many of its ops are covered.
 /// Regions not named are at 0.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,11 +57,13 @@ impl Vv {
             return Err(bad("too long"));
         }
         let text = std::str::from_utf8(token).map_err(|_| bad("not UTF-8"))?;
-        let body = text.strip_prefix("v1:").ok_or_else(|| bad("no v1: prefix"))?;
+        let body = text
+            .strip_prefix("v1:")
+            .ok_or_else(|| bad("no v1: prefix"))?;
         let mut vv = Vv::new();
         for part in body.split(',').filter(|p| !p.is_empty()) {
             let (name, seq) = part.split_once('=').ok_or_else(|| bad(part))?;
-            if !meridian_core::region::valid_region_name(name) {
+            if !valid_region_name(name) {
                 return Err(bad(name));
             }
             let seq: u64 = seq.parse().map_err(|_| bad(part))?;

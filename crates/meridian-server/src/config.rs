@@ -11,6 +11,10 @@ use std::path::PathBuf;
 /// guessed offline from a captured handshake.
 pub const CLUSTER_SECRET_BYTES_MIN: usize = 8;
 
+/// Most `--siblings` patterns. Every conflicting write checks the patterns;
+/// a handful covers any sane key layout.
+pub const SIBLING_PATTERNS_MAX: usize = 64;
+
 /// Settings of one region server (`meridian server`).
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServerArgs {
@@ -41,6 +45,11 @@ pub struct ServerArgs {
     /// handshake and never sent.
     #[arg(long, env = "MERIDIAN_CLUSTER_SECRET", hide_env_values = true)]
     pub cluster_secret: String,
+    /// Glob pattern of string keys that keep concurrent values as siblings
+    /// (MERIDIAN.SIBLINGS, MERIDIAN.RESOLVE) instead of last-write-wins;
+    /// repeatable. Give every region the same patterns.
+    #[arg(long = "siblings", value_name = "PATTERN")]
+    pub siblings: Vec<String>,
 }
 
 /// One `--peer NAME=ADDR`.
@@ -92,6 +101,9 @@ impl ServerArgs {
             bail!("--peer {} given twice", w[0]);
         }
         meridian_core::Regions::new(self.region_names()).context("region set")?;
+        if self.siblings.len() > SIBLING_PATTERNS_MAX {
+            bail!("at most {SIBLING_PATTERNS_MAX} --siblings patterns");
+        }
         Ok(())
     }
 

@@ -61,6 +61,12 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
 
     let started = Instant::now();
     let mut node = Node::new(regions.clone(), me);
+    node.set_siblings(
+        args.siblings
+            .iter()
+            .map(|p| bytes::Bytes::from(p.clone()))
+            .collect(),
+    );
     let mut bad = None;
     let mut replayed = 0u64;
     let log = Log::open(
@@ -142,6 +148,16 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
     ];
     for i in 0..shared.peers.len() {
         tasks.push(tokio::spawn(repl::dial::run(shared.clone(), i)));
+    }
+    {
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(cmd::expire::SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                cmd::expire::sweep(&shared);
+            }
+        }));
     }
     tracing::info!(
         region = %shared.args.region,

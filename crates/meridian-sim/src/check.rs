@@ -311,7 +311,10 @@ impl World {
         }
         for id in self.link_ids() {
             let l = self.link_ref(id);
-            let queued = l.inbox.as_ref().map_or(0, |i| i.queue.len() + i.current.len());
+            let queued = l
+                .inbox
+                .as_ref()
+                .map_or(0, |i| i.queue.len() + i.current.len());
             if l.out.in_flight() > 0 || queued > 0 || !l.stale.is_empty() {
                 return Err(Violation::Memory(format!(
                     "link {}->{}: {} batches in flight, {} ops queued, {} old connections",

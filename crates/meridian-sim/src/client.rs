@@ -2,7 +2,7 @@
 //! durability that replies and acks wait for.
 
 use crate::config::{Broken, Fsync};
-use crate::disk::{EVERYSEC_MS, FSYNC_MS, WRITEBACK_MS};
+use crate::disk::{EVERYSEC_MS, FSYNC_MS_MAX, FSYNC_MS_MIN, WRITEBACK_MS};
 use crate::error::Violation;
 use crate::events::Event;
 use crate::link::{next_tick_ms, Conn, ACK_CHECK_INTERVAL_MS, RELAY_SCAN_INTERVAL_MS};
@@ -60,7 +60,11 @@ impl World {
             past: self.rs[r].seen.clone(),
             acked_ms: None,
         };
-        assert_eq!(op.dot.seq as usize, self.made[r].len() + 1, "seq gap at origin");
+        assert_eq!(
+            op.dot.seq as usize,
+            self.made[r].len() + 1,
+            "seq gap at origin"
+        );
         self.made[r].push(made);
         let line = self.history.tracing().then(|| {
             format!(
@@ -117,24 +121,34 @@ impl World {
         let region = &mut self.rs[r];
         region.seen[origin] = op.dot.seq;
         region.disk.append(op, self.cfg.fsync);
-        if region.disk.needs_sync() && !region.disk.sync_scheduled {
-            region.disk.sync_scheduled = true;
-            let after = match self.cfg.fsync {
-                Fsync::Always => FSYNC_MS,
-                Fsync::EverySec => EVERYSEC_MS,
-                Fsync::No => WRITEBACK_MS,
-            };
-            let life = region.life;
-            self.queue
-                .push(self.now_ms + after, crate::events::Event::Sync { region: r, life });
+        self.schedule_sync(r);
+    }
+
+    /// Schedules the next write (`always`) or fsync of region `r`'s log if
+    /// records wait for one and none is scheduled.
+    fn schedule_sync(&mut self, r: usize) {
+        let region = &mut self.rs[r];
+        if !region.disk.needs_sync() || region.disk.sync_scheduled {
+            return;
         }
+        region.disk.sync_scheduled = true;
+        let after = match self.cfg.fsync {
+            Fsync::Always => self.disk_rng.range(FSYNC_MS_MIN, FSYNC_MS_MAX),
+            Fsync::EverySec => EVERYSEC_MS,
+            Fsync::No => WRITEBACK_MS,
+        };
+        let life = region.life;
+        self.queue
+            .push(self.now_ms + after, Event::Sync { region: r, life });
     }
 
     /// Region `r`'s log grew (or became durable further): reply to clients,
     /// ship, relay, and let acceptors acknowledge.
     pub(crate) fn after_append(&mut self, r: usize) {
         let written = self.rs[r].disk.written_lsn();
-        let ready = self.rs[r].replies.partition_point(|(lsn, _)| *lsn <= written);
+        let ready = self.rs[r]
+            .replies
+            .partition_point(|(lsn, _)| *lsn <= written);
         if ready > 0 {
             let done: Vec<_> = self.rs[r].replies.drain(..ready).collect();
             for (_, dots) in done {
@@ -176,16 +190,8 @@ impl World {
         self.rs[r].disk.sync(self.cfg.fsync);
         self.after_append(r);
         self.resume_syncing(r)?;
-        if self.rs[r].disk.needs_sync() && !self.rs[r].disk.sync_scheduled {
-            // Records appended during the write or fsync wait for the next.
-            let after = match self.cfg.fsync {
-                Fsync::Always => FSYNC_MS,
-                Fsync::EverySec => EVERYSEC_MS,
-                Fsync::No => WRITEBACK_MS,
-            };
-            self.rs[r].disk.sync_scheduled = true;
-            self.queue.push(self.now_ms + after, Event::Sync { region: r, life });
-        }
+        // Records appended during the write or fsync wait for the next.
+        self.schedule_sync(r);
         Ok(())
     }
 

@@ -65,7 +65,9 @@ impl FromStr for Fsync {
             "always" => Ok(Fsync::Always),
             "everysec" => Ok(Fsync::EverySec),
             "no" => Ok(Fsync::No),
-            _ => Err(format!("fsync policy {s:?} is not one of always, everysec, no")),
+            _ => Err(format!(
+                "fsync policy {s:?} is not one of always, everysec, no"
+            )),
         }
     }
 }
@@ -373,7 +375,7 @@ impl Default for SimConfig {
             loss_prob: 0.002,
             faults: Faults::mixed(),
             fsync: Fsync::EverySec,
-            duration_ms: 3_000,
+            duration_ms: 12_000,
             rounds: 2,
             writes_per_sec_per_region: 50,
             keys: 16,
@@ -626,6 +628,9 @@ mod tests {
             ..SimConfig::default()
         }
         .replay_command(7);
-        assert!(rust.starts_with("meridian_sim::run_seed(7, &SimConfig {"), "{rust}");
+        assert!(
+            rust.starts_with("meridian_sim::run_seed(7, &SimConfig {"),
+            "{rust}"
+        );
     }
 }

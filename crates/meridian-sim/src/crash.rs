@@ -2,11 +2,11 @@
 //! restarts from the log.
 
 use crate::config::{FaultKind, Fsync};
-use crate::disk::{EVERYSEC_MS, FSYNC_MS, WRITEBACK_MS};
+use crate::disk::{EVERYSEC_MS, FSYNC_MS_MAX, WRITEBACK_MS};
 use crate::error::Violation;
 use crate::events::Event;
 use crate::faults::Action;
-use crate::link::{Conn, LINK_SILENCE_MAX_MS};
+use crate::link::{Conn, HEARTBEAT_INTERVAL_MS, LINK_SILENCE_MAX_MS};
 use crate::world::World;
 use meridian_core::causal::deliverable;
 use meridian_core::{Node, RegionId};
@@ -118,8 +118,8 @@ impl World {
         let lost = self.made[r].split_off(kept_seq as usize);
         let window_ms = match self.cfg.fsync {
             Fsync::Always => 0,
-            Fsync::EverySec => EVERYSEC_MS + FSYNC_MS,
-            Fsync::No => WRITEBACK_MS + FSYNC_MS,
+            Fsync::EverySec => EVERYSEC_MS + FSYNC_MS_MAX,
+            Fsync::No => WRITEBACK_MS + FSYNC_MS_MAX,
         };
         for m in lost {
             match m.acked_ms {
@@ -182,6 +182,13 @@ impl World {
             let id = self.link_id(r, p);
             self.link(id).restart_dialer(n);
             self.queue.push(self.now_ms, Event::Dial { link: id });
+            // Dialers into r that have not noticed the crash yet do at
+            // their next heartbeat, which the restarted r answers with a
+            // reset (a duplicate notice is ignored).
+            let into = self.link_id(p, r);
+            let epoch = self.link_ref(into).epoch;
+            let at = self.now_ms + HEARTBEAT_INTERVAL_MS + self.net.base_ms(r, p);
+            self.queue.push(at, Event::Closed { link: into, epoch });
         }
         Ok(())
     }

@@ -22,11 +22,12 @@ use crate::config::Fsync;
 use crate::rng::SimRng;
 use meridian_core::Op;
 
-/// Time a group commit takes under `always` (write plus fsync), in ms.
-/// Datacenter SSDs fsync in well under a millisecond; one simulated
-/// millisecond is the smallest step, and leaves room for a crash between
-/// the append and the reply.
-pub const FSYNC_MS: u64 = 1;
+/// Time a group commit takes under `always` (write plus fsync), in ms,
+/// drawn per commit: local NVMe fsyncs in well under a millisecond (one
+/// simulated ms is the smallest step), cloud network disks in a few ms.
+/// The span leaves crashes room to fall between an append and its reply.
+pub const FSYNC_MS_MIN: u64 = 1;
+pub const FSYNC_MS_MAX: u64 = 5;
 
 /// Interval of `everysec` fsyncs, as `meridian_log::EVERYSEC_INTERVAL_MS`.
 pub const EVERYSEC_MS: u64 = 1_000;

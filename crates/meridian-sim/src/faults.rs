@@ -65,16 +65,38 @@ pub const JUMP_MS_MIN: u64 = 100;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Messages from `from` to `to` stop arriving (a cut may overlap another).
-    Cut { from: usize, to: usize },
-    Heal { from: usize, to: usize },
+    Cut {
+        from: usize,
+        to: usize,
+    },
+    Heal {
+        from: usize,
+        to: usize,
+    },
     /// Messages from `from` to `to` take `extra_ms` longer (spikes add up).
-    SpikeOn { from: usize, to: usize, extra_ms: u64 },
-    SpikeOff { from: usize, to: usize, extra_ms: u64 },
+    SpikeOn {
+        from: usize,
+        to: usize,
+        extra_ms: u64,
+    },
+    SpikeOff {
+        from: usize,
+        to: usize,
+        extra_ms: u64,
+    },
     /// The region goes down; `power` if its machine lost power.
-    Crash { region: usize, power: bool },
-    Restart { region: usize },
+    Crash {
+        region: usize,
+        power: bool,
+    },
+    Restart {
+        region: usize,
+    },
     /// The region's clock moves by `delta_ms`.
-    Clock { region: usize, delta_ms: i64 },
+    Clock {
+        region: usize,
+        delta_ms: i64,
+    },
 }
 
 /// One planned change, at an absolute simulated time.
@@ -148,8 +170,22 @@ pub fn plan(rng: &mut SimRng, faults: Faults, regions: usize, start_ms: u64, len
             FaultKind::Spike if multi => {
                 let (a, b) = pair(rng, regions);
                 let extra_ms = rng.range(SPIKE_MS_MIN, SPIKE_MS_MAX);
-                p.step(t0, Action::SpikeOn { from: a, to: b, extra_ms });
-                p.step(t1, Action::SpikeOff { from: a, to: b, extra_ms });
+                p.step(
+                    t0,
+                    Action::SpikeOn {
+                        from: a,
+                        to: b,
+                        extra_ms,
+                    },
+                );
+                p.step(
+                    t1,
+                    Action::SpikeOff {
+                        from: a,
+                        to: b,
+                        extra_ms,
+                    },
+                );
             }
             FaultKind::Crash | FaultKind::PowerLoss => {
                 let region = rng.index(regions);

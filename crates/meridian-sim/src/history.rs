@@ -112,7 +112,8 @@ impl History {
         if let (Some(lines), Some(line)) = (&mut self.trace, line) {
             if lines.len() < TRACE_LINES_MAX {
                 let mut text = String::new();
-                let _ = write!(text, "{at_ms:>9} {line}");
+                let at = at_ms.saturating_sub(crate::world::START_MS);
+                let _ = write!(text, "{at:>9} {line}");
                 lines.push(text);
             }
         }

@@ -34,8 +34,8 @@
 //! seed and config on one commit.
 
 mod check;
-mod client;
 pub mod cli;
+mod client;
 mod config;
 mod crash;
 pub mod disk;
@@ -58,8 +58,8 @@ mod world;
 pub use check::SimReport;
 pub use cli::{cli_main, SimArgs};
 pub use config::{
-    Broken, FaultKind, Faults, Fsync, SimConfig, DELAY_MS_MAX, DURATION_MS_MAX, KEYS_MAX,
-    KEYS_MIN, PIPELINE_MAX, ROUNDS_MAX, SMALL_REGIONS, WRITES_MAX, WRITES_PER_SEC_MAX,
+    Broken, FaultKind, Faults, Fsync, SimConfig, DELAY_MS_MAX, DURATION_MS_MAX, KEYS_MAX, KEYS_MIN,
+    PIPELINE_MAX, ROUNDS_MAX, SMALL_REGIONS, WRITES_MAX, WRITES_PER_SEC_MAX,
 };
 pub use error::{SimFailure, Violation};
 pub use link::{

@@ -32,6 +32,12 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 /// an op whose clock is too far ahead.
 pub const LINK_SILENCE_MAX_MS: u64 = 5_000;
 
+/// How often an idle link sends a heartbeat (`repl::HEARTBEAT_INTERVAL`).
+/// Heartbeats are not simulated as messages; a dialer whose peer's machine
+/// lost power and came back learns that its connection is dead at the next
+/// heartbeat, from the reset the rebooted peer answers with.
+pub const HEARTBEAT_INTERVAL_MS: u64 = 500;
+
 /// How often a dialer scans its log for ops to relay (`dial.rs`).
 pub const RELAY_SCAN_INTERVAL_MS: u64 = 100;
 
@@ -83,6 +89,9 @@ pub struct Inbox {
     pub state: InboxState,
     /// An ack tick is scheduled.
     pub tick: bool,
+    /// Since when the op at the front of `current` has been held for its
+    /// clock (across retries).
+    pub held_since_ms: Option<u64>,
 }
 
 impl Inbox {
@@ -97,6 +106,7 @@ impl Inbox {
             current: VecDeque::new(),
             state: InboxState::Idle,
             tick: false,
+            held_since_ms: None,
         }
     }
 

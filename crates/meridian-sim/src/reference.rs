@@ -38,9 +38,9 @@ impl Expected {
     pub fn matches(&self, got: Option<&[u8]>) -> bool {
         match self {
             Expected::Exact(want) => want.as_deref() == got,
-            Expected::Float(want) => got.and_then(parse_f64).is_some_and(|g| {
-                (g - want).abs() <= FLOAT_TOLERANCE * want.abs().max(1.0)
-            }),
+            Expected::Float(want) => got
+                .and_then(parse_f64)
+                .is_some_and(|g| (g - want).abs() <= FLOAT_TOLERANCE * want.abs().max(1.0)),
         }
     }
 }

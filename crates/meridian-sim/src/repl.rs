@@ -61,7 +61,8 @@ impl World {
         l.live = false;
         l.relay_tick = false;
         let sleep = l.next_backoff_ms();
-        self.queue.push(self.now_ms + sleep, Event::Dial { link: id });
+        self.queue
+            .push(self.now_ms + sleep, Event::Dial { link: id });
     }
 
     pub(crate) fn on_handshake_timeout(&mut self, id: LinkId, epoch: u64) {
@@ -82,10 +83,9 @@ impl World {
         }
         let (a, b) = (l.from, l.to);
         let cut = |x, y| self.net.is_cut(x, y) && self.net.cut_since_ms(x, y) <= since_ms;
-        let holding = l
-            .inbox
-            .as_ref()
-            .is_some_and(|i| matches!(i.state, InboxState::Holding { since_ms: s } if s <= since_ms));
+        let holding = l.inbox.as_ref().is_some_and(
+            |i| matches!(i.state, InboxState::Holding { since_ms: s } if s <= since_ms),
+        );
         if cut(a, b) || cut(b, a) || holding {
             self.stats.silence_closes += 1;
             self.close(id, Some(self.now_ms));
@@ -102,7 +102,11 @@ impl World {
             return;
         }
         let (epoch, forward) = (l.epoch, msg.forward());
-        let (a, b) = if forward { (l.from, l.to) } else { (l.to, l.from) };
+        let (a, b) = if forward {
+            (l.from, l.to)
+        } else {
+            (l.to, l.from)
+        };
         let faults = self.cfg.faults;
         let writing = matches!(self.phase, Phase::Writing { .. });
         if writing && faults.has(FaultKind::Loss) && self.net.rng().chance(self.cfg.loss_prob) {
@@ -116,7 +120,10 @@ impl World {
             && self.net.rng().chance(self.cfg.dup_prob)
         {
             self.stats.faults.add(FaultKind::Dup, 1);
-            let extra = self.net.rng().range(1, self.cfg.reorder_delay_ms_max.max(1));
+            let extra = self
+                .net
+                .rng()
+                .range(1, self.cfg.reorder_delay_ms_max.max(1));
             let at = self.net.arrival_ms(self.now_ms, id, forward, (a, b), extra);
             self.deliver_at(at, id, epoch, msg.clone());
         }
@@ -129,7 +136,9 @@ impl World {
             self.stats.faults.add(FaultKind::Reorder, 1);
             held_ms = self.net.rng().range(1, self.cfg.reorder_delay_ms_max);
         }
-        let at = self.net.arrival_ms(self.now_ms, id, forward, (a, b), held_ms);
+        let at = self
+            .net
+            .arrival_ms(self.now_ms, id, forward, (a, b), held_ms);
         self.deliver_at(at, id, epoch, msg);
     }
 
@@ -141,8 +150,14 @@ impl World {
     /// A message parked at a cut goes on after the heal.
     pub(crate) fn redeliver(&mut self, p: Parked<Msg>) {
         let l = self.link_ref(p.link);
-        let (a, b) = if p.forward { (l.from, l.to) } else { (l.to, l.from) };
-        let at = self.net.arrival_ms(self.now_ms, p.link, p.forward, (a, b), 0);
+        let (a, b) = if p.forward {
+            (l.from, l.to)
+        } else {
+            (l.to, l.from)
+        };
+        let at = self
+            .net
+            .arrival_ms(self.now_ms, p.link, p.forward, (a, b), 0);
         self.deliver_at(at, p.link, p.epoch, p.msg);
     }
 
@@ -150,7 +165,11 @@ impl World {
         self.in_network -= 1;
         let l = self.link_ref(id);
         let forward = msg.forward();
-        let (a, b) = if forward { (l.from, l.to) } else { (l.to, l.from) };
+        let (a, b) = if forward {
+            (l.from, l.to)
+        } else {
+            (l.to, l.from)
+        };
         if self.net.is_cut(a, b) {
             let p = Parked {
                 link: id,
@@ -385,7 +404,7 @@ impl World {
             }
             while let Some(op) = inbox.current.pop_front() {
                 match self.receive(to, op.clone())? {
-                    Ok(()) => {}
+                    Ok(()) => inbox.held_since_ms = None,
                     Err(ReceiveError::ClockAhead(_)) => {
                         inbox.current.push_front(op);
                         self.hold(id, inbox);
@@ -420,13 +439,17 @@ impl World {
     }
 
     fn hold(&mut self, id: LinkId, inbox: &mut Inbox) {
-        self.stats.clock_holds += 1;
         let now = self.now_ms;
-        inbox.state = InboxState::Holding { since_ms: now };
+        let first = inbox.held_since_ms.is_none();
+        let since_ms = *inbox.held_since_ms.get_or_insert(now);
+        inbox.state = InboxState::Holding { since_ms };
         let epoch = inbox.epoch;
         self.queue
             .push(now + CLOCK_AHEAD_RETRY_MS, Event::Retry { link: id, epoch });
-        if inbox.alive {
+        if first {
+            self.stats.clock_holds += 1;
+        }
+        if first && inbox.alive {
             self.queue.push(
                 now + LINK_SILENCE_MAX_MS,
                 Event::Silence {

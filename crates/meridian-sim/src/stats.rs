@@ -84,3 +84,28 @@ pub struct Stats {
     pub liveness_bound_ms: u64,
     pub faults: FaultCounts,
 }
+
+impl Stats {
+    /// Adds another run's counters (maxima for the `_max` fields).
+    pub fn absorb(&mut self, o: &Stats) {
+        self.events += o.events;
+        self.writes += o.writes;
+        self.writes_acked += o.writes_acked;
+        self.writes_lost_unacked += o.writes_lost_unacked;
+        self.writes_lost_acked += o.writes_lost_acked;
+        self.pipelines += o.pipelines;
+        self.deliveries += o.deliveries;
+        self.duplicates_delivered += o.duplicates_delivered;
+        self.messages_sent += o.messages_sent;
+        self.messages_dropped += o.messages_dropped;
+        self.ops_relayed += o.ops_relayed;
+        self.connects += o.connects;
+        self.silence_closes += o.silence_closes;
+        self.handshake_timeouts += o.handshake_timeouts;
+        self.clock_holds += o.clock_holds;
+        self.pending_max = self.pending_max.max(o.pending_max);
+        self.settle_ms_max = self.settle_ms_max.max(o.settle_ms_max);
+        self.liveness_bound_ms = self.liveness_bound_ms.max(o.liveness_bound_ms);
+        self.faults += &o.faults;
+    }
+}

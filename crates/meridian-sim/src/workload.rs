@@ -69,7 +69,10 @@ pub fn key_name(i: usize) -> Bytes {
 
 /// The class of a key by name.
 pub fn class_of(key: &[u8]) -> Option<KeyClass> {
-    let i: usize = std::str::from_utf8(key.strip_prefix(b"k")?).ok()?.parse().ok()?;
+    let i: usize = std::str::from_utf8(key.strip_prefix(b"k")?)
+        .ok()?
+        .parse()
+        .ok()?;
     Some(KeyClass::of(i))
 }
 

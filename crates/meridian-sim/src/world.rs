@@ -29,9 +29,14 @@ pub const EVENTS_MAX: u64 = 20_000_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
     /// Clients write and faults strike until `end_ms`.
-    Writing { end_ms: u64 },
+    Writing {
+        end_ms: u64,
+    },
     /// Everything healed at `heal_ms`; the world must settle by `deadline_ms`.
-    Settling { heal_ms: u64, deadline_ms: u64 },
+    Settling {
+        heal_ms: u64,
+        deadline_ms: u64,
+    },
     Done,
 }
 
@@ -221,7 +226,11 @@ impl World {
             let v = self.liveness("nothing left to happen".into());
             return Err(self.failure(v));
         };
-        assert!(at_ms >= self.now_ms, "event at {at_ms} before now {}", self.now_ms);
+        assert!(
+            at_ms >= self.now_ms,
+            "event at {at_ms} before now {}",
+            self.now_ms
+        );
         self.now_ms = at_ms;
         self.stats.events += 1;
         if self.stats.events > EVENTS_MAX {
@@ -299,13 +308,8 @@ impl World {
         let start_ms = self.now_ms;
         let end_ms = start_ms + len_ms;
         self.phase = Phase::Writing { end_ms };
-        let plan = faults::plan(
-            &mut self.fault_rng,
-            self.cfg.faults,
-            self.n(),
-            start_ms,
-            len_ms,
-        );
+        let n = self.n();
+        let plan = faults::plan(&mut self.fault_rng, self.cfg.faults, n, start_ms, len_ms);
         for k in plan.episodes {
             if !matches!(k, FaultKind::Crash | FaultKind::PowerLoss) {
                 self.stats.faults.add(k, 1);
@@ -338,7 +342,8 @@ impl World {
         region.next_write_us = region.next_write_us.saturating_add(gap);
         let at_ms = region.next_write_us / 1000;
         if at_ms < end_ms {
-            self.queue.push(at_ms.max(self.now_ms), Event::Write { region: r });
+            self.queue
+                .push(at_ms.max(self.now_ms), Event::Write { region: r });
         }
     }
 
@@ -362,7 +367,8 @@ impl World {
             heal_ms,
             deadline_ms,
         };
-        self.queue.push(deadline_ms, Event::Deadline { round: self.round });
+        self.queue
+            .push(deadline_ms, Event::Deadline { round: self.round });
         Ok(())
     }
 
@@ -424,24 +430,29 @@ impl World {
     }
 
     /// The liveness bound: see docs/testing.md. After healing, a dialer
-    /// may sleep its longest backoff, its handshake (two round trips) may
+    /// may learn of a dead connection only at its next heartbeat, then
+    /// sleep its longest backoff, its handshake (two round trips) may
     /// have been timed out just before the heal and be redone, and its
     /// first batch and the ack take one more round trip; an op held for
     /// its clock is retried every `CLOCK_AHEAD_RETRY_MS`; acks may wait
     /// one ack tick and a group commit.
     pub fn liveness_bound_ms(&self) -> u64 {
-        use crate::link::{ACK_CHECK_INTERVAL_MS, CLOCK_AHEAD_RETRY_MS, RECONNECT_DELAY_MAX_MS};
+        use crate::link::{
+            ACK_CHECK_INTERVAL_MS, CLOCK_AHEAD_RETRY_MS, HEARTBEAT_INTERVAL_MS,
+            RECONNECT_DELAY_MAX_MS,
+        };
         let reorder = if self.cfg.faults.has(FaultKind::Reorder) {
             self.cfg.reorder_delay_ms_max
         } else {
             0
         };
         let delay = self.net.max_base_ms() + self.cfg.jitter_ms + reorder;
-        RECONNECT_DELAY_MAX_MS
+        HEARTBEAT_INTERVAL_MS
+            + RECONNECT_DELAY_MAX_MS
             + 6 * delay
             + CLOCK_AHEAD_RETRY_MS
             + 2 * ACK_CHECK_INTERVAL_MS
-            + 4 * crate::disk::FSYNC_MS
+            + 4 * crate::disk::FSYNC_MS_MAX
             + LIVENESS_SLACK_MS
     }
 
@@ -451,7 +462,10 @@ impl World {
         let expected: Vec<u64> = self.made.iter().map(|m| m.len() as u64).collect();
         parts.push(format!("writes {expected:?}"));
         for (r, region) in self.rs.iter().enumerate() {
-            if !region.up || region.node.vv().as_slice() != expected.as_slice() || region.node.pending() > 0 {
+            if !region.up
+                || region.node.vv().as_slice() != expected.as_slice()
+                || region.node.pending() > 0
+            {
                 parts.push(format!(
                     "{} up={} vv={:?} pending={}",
                     self.name(r),
@@ -505,7 +519,11 @@ impl World {
         };
         match event {
             Event::Write { region } => format!("write {}", self.name(*region)),
-            Event::Deliver { link: id, epoch, msg } => {
+            Event::Deliver {
+                link: id,
+                epoch,
+                msg,
+            } => {
                 let what = match msg {
                     Msg::Batch(ops) => {
                         let dots: Vec<String> = ops
@@ -525,7 +543,9 @@ impl World {
             Event::HandshakeTimeout { link: id, epoch } => {
                 format!("handshake timeout {} #{epoch}", link(*id))
             }
-            Event::Silence { link: id, epoch, .. } => format!("silence check {} #{epoch}", link(*id)),
+            Event::Silence {
+                link: id, epoch, ..
+            } => format!("silence check {} #{epoch}", link(*id)),
             Event::AckTick { link: id, epoch } => format!("ack tick {} #{epoch}", link(*id)),
             Event::RelayTick { link: id, epoch } => format!("relay tick {} #{epoch}", link(*id)),
             Event::Retry { link: id, epoch } => format!("retry held op {} #{epoch}", link(*id)),

@@ -1,163 +1,192 @@
-//! Seed sweeps: the simulated world converges under the default faults, runs
-//! are reproducible, and the checker notices a lost op.
+//! Seed sweeps: the simulated world passes every checker under mixed
+//! faults, the sweeps exercise what they claim to, and a seed replays byte
+//! for byte from its printed command.
 
-use meridian_sim::{run_seed, SimConfig, SimReport, Violation};
+use clap::Parser;
+use meridian_sim::{
+    run_seed, FaultKind, Faults, Fsync, SimArgs, SimConfig, SimReport, Stats, World,
+};
 
-/// Seeds in the default sweep, as the issue asks: each takes a few ms in a
-/// debug build, so the sweep stays well under a few seconds.
-const SWEEP_SEEDS: u64 = 200;
+/// Seeds of the small-world sweep. A small seed takes about 20 ms in a
+/// debug build, so this stays a few seconds; `.ci/run` runs 1000 seeds of
+/// the seven-region world in release (see docs/testing.md).
+const SMALL_SEEDS: u64 = 150;
+
+/// Seeds of the seven-region sweep in the test suite.
+const SEVEN_SEEDS: u64 = 12;
 
 fn pass(seed: u64, cfg: &SimConfig) -> SimReport {
     run_seed(seed, cfg).unwrap_or_else(|f| panic!("{f}"))
 }
 
+fn sweep(cfg: &SimConfig, seeds: std::ops::Range<u64>) -> Stats {
+    let mut total = Stats::default();
+    for seed in seeds {
+        total.absorb(&pass(seed, cfg).stats);
+    }
+    total
+}
+
 #[test]
-fn two_hundred_seeds_with_default_faults_converge() {
-    let cfg = SimConfig::default();
-    let mut totals = SimReport {
-        seed: 0,
-        regions: 0,
-        writes: 0,
-        deliveries: 0,
-        duplicates_delivered: 0,
-        messages_sent: 0,
-        messages_duplicated: 0,
-        messages_dropped: 0,
-        partitions: 0,
-        link_cuts: 0,
-        conflicts: 0,
-        pending_max: 0,
-        events: 0,
-        simulated_ms: 0,
-        digest: String::new(),
+fn small_worlds_pass_under_mixed_faults() {
+    let t = sweep(&SimConfig::small(), 0..SMALL_SEEDS);
+    // The sweep must exercise what it claims: every fault kind of `mixed`,
+    // ops held for their causes and for clock skew, relays, connections
+    // closed by silence, and resends.
+    for k in Faults::mixed().kinds() {
+        assert!(t.faults.get(k) > 0, "no {} in {t:?}", k.name());
+    }
+    assert!(t.pending_max > 0 && t.clock_holds > 0, "{t:?}");
+    assert!(t.ops_relayed > 0 && t.silence_closes > 0, "{t:?}");
+    assert!(t.duplicates_delivered > 0, "{t:?}");
+    assert!(t.writes > SMALL_SEEDS * 200, "{t:?}");
+    assert!(t.settle_ms_max <= t.liveness_bound_ms, "{t:?}");
+}
+
+#[test]
+fn seven_regions_with_measured_latencies_pass() {
+    let t = sweep(&SimConfig::default(), 0..SEVEN_SEEDS);
+    assert!(t.faults.total() > SEVEN_SEEDS * 5, "{t:?}");
+}
+
+#[test]
+fn every_fsync_policy_passes_mixed_faults() {
+    for fsync in [Fsync::Always, Fsync::No] {
+        let cfg = SimConfig {
+            fsync,
+            ..SimConfig::small()
+        };
+        let t = sweep(&cfg, 0..30);
+        assert!(t.faults.get(FaultKind::Crash) > 0, "{t:?}");
+    }
+}
+
+#[test]
+fn a_crash_under_fsync_always_loses_only_unacknowledged_writes() {
+    let cfg = SimConfig {
+        fsync: Fsync::Always,
+        faults: Faults::NONE.with(FaultKind::Crash),
+        ..SimConfig::small()
     };
-    for seed in 0..SWEEP_SEEDS {
-        let r = pass(seed, &cfg);
-        totals.writes += r.writes;
-        totals.duplicates_delivered += r.duplicates_delivered;
-        totals.messages_duplicated += r.messages_duplicated;
-        totals.messages_dropped += r.messages_dropped;
-        totals.partitions += r.partitions;
-        totals.conflicts += r.conflicts;
-        totals.pending_max = totals.pending_max.max(r.pending_max);
-    }
-    // The sweep must actually exercise what it claims to: faults, reordering
-    // (ops held for their causes), duplicates, and concurrent writes.
-    assert!(totals.writes > SWEEP_SEEDS * 500, "{totals:?}");
-    assert!(totals.partitions >= SWEEP_SEEDS, "{totals:?}");
-    assert!(
-        totals.messages_dropped > 0 && totals.messages_duplicated > 0,
-        "{totals:?}"
-    );
-    assert!(
-        totals.duplicates_delivered > 0 && totals.pending_max > 0,
-        "{totals:?}"
-    );
-    assert!(totals.conflicts > totals.writes / 10, "{totals:?}");
+    let t = sweep(&cfg, 0..20);
+    // Records appended but not yet written die with the process; the
+    // durability checker proves none of them had been acknowledged.
+    assert!(t.writes_lost_unacked > 0, "{t:?}");
+    assert_eq!(t.writes_lost_acked, 0);
 }
 
 #[test]
-fn a_seed_replays_exactly() {
-    let cfg = SimConfig::default();
-    for seed in [0, 1, 0xDEAD_BEEF, u64::MAX] {
-        assert_eq!(pass(seed, &cfg), pass(seed, &cfg), "seed {seed}");
-    }
+fn power_loss_is_safe_under_fsync_always() {
+    let cfg = SimConfig {
+        fsync: Fsync::Always,
+        faults: Faults::mixed().with(FaultKind::PowerLoss),
+        ..SimConfig::small()
+    };
+    let t = sweep(&cfg, 0..40);
+    assert!(t.faults.get(FaultKind::PowerLoss) > 0, "{t:?}");
 }
 
 #[test]
-fn different_seeds_make_different_runs() {
-    let cfg = SimConfig::default();
-    let digests: std::collections::BTreeSet<String> =
-        (0..8).map(|s| pass(s, &cfg).digest).collect();
-    assert_eq!(digests.len(), 8);
-}
-
-#[test]
-fn seven_regions_with_measured_latencies_converge() {
-    let cfg = SimConfig::seven_regions();
-    for seed in 0..4 {
-        let r = pass(seed, &cfg);
-        assert_eq!(r.regions, 7);
-        // The slowest path (sa-east to ap-southeast) is 170 ms one way.
-        assert!(r.simulated_ms > cfg.duration_ms + 170, "{r:?}");
-    }
-}
-
-#[test]
-fn calm_and_tiny_worlds_converge() {
+fn a_calm_world_and_a_lonely_region_pass() {
     let calm = SimConfig {
-        partitions: false,
-        dup_prob: 0.0,
-        reorder_prob: 0.0,
-        jitter_ms: 0,
-        ..SimConfig::default()
+        faults: Faults::NONE,
+        ..SimConfig::small()
     };
     let r = pass(3, &calm);
-    assert_eq!(
-        (r.messages_dropped, r.duplicates_delivered, r.partitions),
-        (0, 0, 0)
-    );
+    assert_eq!(r.stats.faults.total(), 0);
+    assert_eq!(r.stats.connects, 6, "{r}");
     let alone = SimConfig {
         regions: vec!["eu-west".into()],
-        ..SimConfig::default()
+        ..SimConfig::small()
     };
-    assert_eq!(pass(3, &alone).deliveries, 0);
+    assert_eq!(pass(3, &alone).stats.deliveries, 0);
     let one_key = SimConfig {
         keys: 1,
         base_latency_ms: Some(1),
-        ..SimConfig::default()
+        ..SimConfig::small()
     };
     pass(3, &one_key);
 }
 
 #[test]
-fn the_checker_reports_a_lost_op() {
-    let cfg = SimConfig {
-        skip_one_delivery: true,
-        ..SimConfig::default()
-    };
-    for seed in 0..3 {
-        let f = run_seed(seed, &cfg).expect_err("a lost op must fail the run");
-        assert_eq!(f.seed, seed);
-        assert!(
-            matches!(
-                *f.violation,
-                Violation::Pending { .. } | Violation::VersionVector { .. }
-            ),
-            "{f}"
-        );
-        let text = f.to_string();
-        assert!(text.contains(&format!("seed {seed}")), "{text}");
-        assert!(
-            text.contains(&format!("run_seed({seed}, &SimConfig")),
-            "{text}"
-        );
+fn different_seeds_make_different_runs() {
+    let cfg = SimConfig::small();
+    let digests: std::collections::BTreeSet<String> =
+        (0..8).map(|s| pass(s, &cfg).digest).collect();
+    assert_eq!(digests.len(), 8);
+}
+
+/// The printed replay command, parsed as `meridian sim` parses it, makes
+/// the same config, and the run it makes has the same history, line for
+/// line and hash for hash.
+#[test]
+fn a_seed_replays_byte_for_byte_from_its_command() {
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: Cmd,
     }
+    #[derive(clap::Subcommand)]
+    enum Cmd {
+        Sim(SimArgs),
+    }
+    let cfg = SimConfig {
+        fsync: Fsync::Always,
+        keys: 5,
+        faults: Faults::mixed().without(FaultKind::Split),
+        writes_limit: Some(300),
+        ..SimConfig::small()
+    };
+    let seed = 0xDEAD_BEEF;
+    let command = cfg.replay_command(seed);
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let Cmd::Sim(args) = Cli::parse_from(words).cmd;
+    assert_eq!(args.seed, Some(seed));
+    assert_eq!(args.config(), cfg, "{command}");
+    let trace = |c: &SimConfig| {
+        let mut w = World::with_trace(seed, c, true).unwrap();
+        w.run().unwrap();
+        (w.history_hash(), w.trace().unwrap().to_vec())
+    };
+    let (h1, t1) = trace(&cfg);
+    let (h2, t2) = trace(&args.config());
+    assert_eq!(h1, h2);
+    assert_eq!(t1, t2);
+    assert!(t1.len() > 1_000, "{}", t1.len());
+    // Without a trace the hash is the same: tracing changes nothing.
+    assert_eq!(pass(seed, &cfg).history, h1);
 }
 
-/// Regression (found by the first version of this simulator): a receiver
-/// that acknowledges only in reply to a batch never acknowledges ops it held
-/// and released later, so their sender's window fills and it stops for good.
+/// Power loss under `everysec` (or `no`) loses the records written since
+/// the last fsync, and they may already have been shipped: the restarted
+/// region then hands out their sequence numbers again for new writes, and
+/// peers that hold the first op take the second for a duplicate. The
+/// simulator reports it, naming the op and the regions that hold it.
 #[test]
-fn acking_only_batches_deadlocks_a_sender() {
+fn power_loss_under_everysec_is_reported_as_sequence_reuse() {
     let cfg = SimConfig {
-        ack_batches_only: true,
-        ..SimConfig::default()
+        faults: Faults::NONE.with(FaultKind::PowerLoss),
+        ..SimConfig::small()
     };
-    let failed = (0..20).filter(|&s| run_seed(s, &cfg).is_err()).count();
-    assert!(
-        failed > 0,
-        "the deadlock no longer shows: is the window unbounded?"
-    );
-    pass(8, &SimConfig::default());
+    let f = (0..20)
+        .find_map(|seed| run_seed(seed, &cfg).err())
+        .expect("power loss under everysec went unnoticed for 20 seeds");
+    assert_eq!(f.violation.rule(), "seq-reuse", "{f}");
+    let text = f.to_string();
+    assert!(text.contains("in a power loss after shipping it"), "{text}");
+    assert!(text.contains("--faults power-loss"), "{text}");
 }
 
+/// The design gap above, as the property it breaks. See docs/testing.md
+/// ("Power loss") for the fix it needs in the core and the server.
 #[test]
-fn a_bad_config_is_a_failure_not_a_panic() {
+#[ignore = "design gap: after a power loss under everysec a region reuses sequence numbers peers already hold"]
+fn power_loss_under_everysec_converges() {
     let cfg = SimConfig {
-        keys: 0,
-        ..SimConfig::default()
+        faults: Faults::NONE.with(FaultKind::PowerLoss),
+        ..SimConfig::small()
     };
-    let f = run_seed(1, &cfg).unwrap_err();
-    assert!(matches!(*f.violation, Violation::BadConfig(_)), "{f}");
+    for seed in 0..20 {
+        pass(seed, &cfg);
+    }
 }

@@ -38,7 +38,7 @@ pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &Bytes, by: i64) -> CmdResult {
     super::strings::check_sizes(key, b"")?;
-    let current = match ctx.node.get(key, ctx.now_ms) {
+    let current = match super::strings::string_value(ctx, key)? {
         None => 0,
         Some(v) => parse_i64(&v).ok_or_else(|| CommandError::new(NOT_INTEGER))?,
     };
@@ -54,7 +54,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     super::strings::check_sizes(key, b"")?;
     let by =
         parse_f64(&args[2]).ok_or_else(|| CommandError::new("ERR value is not a valid float"))?;
-    let current = match ctx.node.get(key, ctx.now_ms) {
+    let current = match super::strings::string_value(ctx, key)? {
         None => 0.0,
         Some(v) => {
             parse_f64(&v).ok_or_else(|| CommandError::new("ERR value is not a valid float"))?

@@ -9,7 +9,24 @@
 //!                           connection has written or read here
 //! MERIDIAN.WAITFOR token ms :1 once this region has applied everything the
 //!                           token covers, :0 if `ms` passed first
+//! MERIDIAN.CONFLICTS [COUNT n] [KEY pattern]
+//!                           recent conflict-log entries, newest first (each
+//!                           a map: id, key, field, reason, why, and for the
+//!                           winner and the loser: type, value, truncated,
+//!                           region, clock)
+//! MERIDIAN.SIBLINGS key     [context, [value ...]]: every concurrent value of
+//!                           a key configured with --siblings, last-write-wins
+//!                           winner first, and a causal context
+//! MERIDIAN.RESOLVE key context value
+//!                           +OK: replaces exactly the values the context
+//!                           covers with `value`; a value written concurrently
+//!                           with the resolve stays as a sibling
 //! ```
+//!
+//! Conflict-log entry ids are consecutive in a region, so a gap between two
+//! entries shows entries dropped to keep the log bounded (INFO stats counts
+//! them as `conflicts_dropped`). A sibling context is `ctx1:` followed by
+//! `region=seq` pairs: the newest write it covers from each region.
 //!
 //! A session token is `v1:` followed by `region=seq` pairs, e.g.
 //! `v1:eu-london=1042,us-east=77`. It is the region's version vector when it
@@ -20,7 +37,10 @@
 
 use super::{CmdResult, Ctx};
 use bytes::Bytes;
-use meridian_resp::{CommandError, Reply};
+use meridian_core::conflict::{Conflict, Side, CONFLICT_LOG_ENTRIES_MAX};
+use meridian_core::glob::glob_match;
+use meridian_core::{Kind, Regions, VersionVector, Write};
+use meridian_resp::{Args, CommandError, Reply};
 
 pub fn digest(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
     Ok(Reply::bulk(Bytes::from(ctx.node.digest())))
@@ -130,4 +150,143 @@ pub fn decode_token(
         vv.set(id, seq);
     }
     Ok(vv)
+}
+
+/// Entries MERIDIAN.CONFLICTS returns without COUNT.
+pub const CONFLICTS_COUNT_DEFAULT: usize = 10;
+
+fn side_fields(regions: &Regions, prefix: &str, s: &Side, out: &mut Vec<(Reply, Reply)>) {
+    let name = |n: &str| Reply::bulk(Bytes::from(format!("{prefix}_{n}")));
+    out.push((name("type"), Reply::bulk(s.kind.name())));
+    out.push((name("value"), Reply::bulk(s.value.clone())));
+    out.push((name("truncated"), Reply::Bool(s.truncated)));
+    out.push((
+        name("region"),
+        Reply::bulk(Bytes::copy_from_slice(regions.name(s.region).as_bytes())),
+    ));
+    out.push((name("clock"), Reply::bulk(Bytes::from(s.hlc.to_string()))));
+}
+
+fn conflict_reply(regions: &Regions, c: &Conflict) -> Reply {
+    let s = |t: &'static str| Reply::bulk(t);
+    let mut m = vec![
+        (s("id"), Reply::integer(c.id as i64)),
+        (s("key"), Reply::bulk(c.key.clone())),
+        (s("field"), Reply::bulk_or_null(c.field.clone())),
+        (s("reason"), s(reason_name(c.reason))),
+        (s("why"), s(c.reason.text())),
+    ];
+    side_fields(regions, "winner", &c.winner, &mut m);
+    side_fields(regions, "loser", &c.loser, &mut m);
+    Reply::Map(m)
+}
+
+fn reason_name(r: meridian_core::conflict::Reason) -> &'static str {
+    use meridian_core::conflict::Reason::*;
+    match r {
+        LaterClock => "later-clock",
+        SameClockLaterRegion => "same-clock-later-region",
+        TypeClash => "type-clash",
+        SiblingFold => "sibling-fold",
+    }
+}
+
+pub fn conflicts(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let mut a = Args::new(args);
+    let mut count = CONFLICTS_COUNT_DEFAULT;
+    let mut pattern = None;
+    while a.remaining() > 0 {
+        if a.next_keyword_ci("COUNT") {
+            let n = a.next_i64()?;
+            if n < 0 {
+                return Err(CommandError::new("ERR COUNT must be positive"));
+            }
+            count = (n as usize).min(CONFLICT_LOG_ENTRIES_MAX);
+        } else if a.next_keyword_ci("KEY") {
+            pattern = Some(a.next_bytes()?.clone());
+        } else {
+            return Err(CommandError::new(meridian_resp::parse::SYNTAX_ERROR));
+        }
+    }
+    let regions = ctx.node.regions();
+    let entries = ctx
+        .node
+        .conflicts()
+        .entries()
+        .rev()
+        .filter(|c| pattern.as_ref().is_none_or(|p| glob_match(p, &c.key)))
+        .take(count)
+        .map(|c| conflict_reply(regions, c))
+        .collect();
+    Ok(Reply::Array(entries))
+}
+
+/// Encodes a sibling context: per region, the newest write it covers.
+pub fn encode_context(regions: &Regions, vv: &VersionVector) -> String {
+    let parts: Vec<String> = regions
+        .ids()
+        .filter(|id| vv.get(*id) > 0)
+        .map(|id| format!("{}={}", regions.name(id), vv.get(id)))
+        .collect();
+    format!("ctx1:{}", parts.join(","))
+}
+
+/// Decodes a sibling context.
+pub fn decode_context(regions: &Regions, ctx: &[u8]) -> Result<VersionVector, CommandError> {
+    let bad = || CommandError::new("ERR invalid sibling context (expected ctx1:region=seq,...)");
+    let text = std::str::from_utf8(ctx).map_err(|_| bad())?;
+    let body = text.strip_prefix("ctx1:").ok_or_else(bad)?;
+    let mut vv = VersionVector::new(regions.len());
+    for part in body.split(',').filter(|p| !p.is_empty()) {
+        let (name, seq) = part.split_once('=').ok_or_else(bad)?;
+        let id = regions.id(name).map_err(|_| {
+            CommandError::new(format!("ERR sibling context names unknown region '{name}'"))
+        })?;
+        vv.set(id, seq.parse().map_err(|_| bad())?);
+    }
+    Ok(vv)
+}
+
+fn check_sibling(ctx: &Ctx<'_>, key: &[u8]) -> Result<(), CommandError> {
+    if !ctx.node.is_sibling(key) {
+        return Err(CommandError::new(
+            "ERR key does not match any --siblings pattern: its concurrent values are resolved \
+             by last-write-wins",
+        ));
+    }
+    Ok(())
+}
+
+pub fn siblings(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    check_sibling(ctx, &args[1])?;
+    let regions = ctx.node.regions();
+    let mut vv = VersionVector::new(regions.len());
+    let mut values = Vec::new();
+    if let Some(v) = ctx.typed(&args[1], Kind::String)? {
+        for e in v.state.string().siblings(v.cutoff) {
+            if e.dot.seq > vv.get(e.dot.region) {
+                vv.set(e.dot.region, e.dot.seq);
+            }
+            values.push(Reply::bulk(e.value.clone()));
+        }
+    }
+    Ok(Reply::Array(vec![
+        Reply::bulk(Bytes::from(encode_context(regions, &vv))),
+        Reply::Array(values),
+    ]))
+}
+
+pub fn resolve(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    check_sibling(ctx, &args[1])?;
+    super::strings::check_sizes(&args[1], &args[3])?;
+    let context = decode_context(ctx.node.regions(), &args[2])?;
+    ctx.typed(&args[1], Kind::String)?;
+    ctx.write(
+        args[1].clone(),
+        Write::Resolve {
+            context,
+            value: args[3].clone(),
+        },
+    );
+    Ok(Reply::ok())
 }

@@ -117,7 +117,7 @@ fn section_text(ctx: &Ctx<'_>, section: &str, out: &mut String) {
             let log = sh.log.stats();
             write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nprotocol_errors:{}\r\nops_local:{}\r\nops_remote:{}\r\nops_duplicate:{}\r\nconflicts:{}\r\nlog_records_written:{}\r\nlog_fsyncs:{}\r\nlog_bytes_on_disk:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nprotocol_errors:{}\r\nops_local:{}\r\nops_remote:{}\r\nops_duplicate:{}\r\nconflicts:{}\r\nconflicts_dropped:{}\r\nexpired_keys_swept:{}\r\nexpiry_tombstones:{}\r\nexpiry_tombstones_collected:{}\r\nlog_records_written:{}\r\nlog_fsyncs:{}\r\nlog_bytes_on_disk:{}\r\n",
                 c.connections_received.load(Ordering::Relaxed),
                 c.commands.load(Ordering::Relaxed),
                 c.rejected_connections.load(Ordering::Relaxed),
@@ -126,6 +126,10 @@ fn section_text(ctx: &Ctx<'_>, section: &str, out: &mut String) {
                 s.ops_remote,
                 s.duplicates,
                 s.conflicts,
+                s.conflicts_dropped,
+                s.expired_swept,
+                ctx.node.keys().tombstones(),
+                s.tombstones_collected,
                 log.records_written,
                 log.fsyncs,
                 log.disk_bytes,
@@ -134,8 +138,9 @@ fn section_text(ctx: &Ctx<'_>, section: &str, out: &mut String) {
         "replication" => replication(ctx, out),
         "keyspace" => {
             let n = ctx.node.keys().live_keys();
+            let expires = ctx.node.keys().volatile_keys();
             if n > 0 {
-                write!(out, "# Keyspace\r\ndb0:keys={n},expires=0,avg_ttl=0\r\n")
+                write!(out, "# Keyspace\r\ndb0:keys={n},expires={expires},avg_ttl=0\r\n")
             } else {
                 write!(out, "# Keyspace\r\n")
             }

@@ -14,7 +14,7 @@
 use super::{CmdResult, Ctx};
 use bytes::{Bytes, BytesMut};
 use meridian_core::op::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
-use meridian_core::Write;
+use meridian_core::{Kind, Write};
 use meridian_resp::{Args, CommandError, Reply};
 
 /// Refuses keys and values over the limits every region can carry.
@@ -33,8 +33,27 @@ pub fn check_sizes(key: &[u8], value: &[u8]) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// The string value of `key`; `None` if it holds nothing; WRONGTYPE if it
+/// holds another type.
+pub fn string_value(ctx: &Ctx<'_>, key: &[u8]) -> Result<Option<Bytes>, CommandError> {
+    match ctx.node.get(key, ctx.now_ms) {
+        Some(v) => Ok(Some(v)),
+        // A miss: nothing there, or another type.
+        None => ctx.typed(key, Kind::String).map(|_| None),
+    }
+}
+
+/// The deadline of `key` if it has one still ahead.
+pub fn deadline(ctx: &Ctx<'_>, key: &[u8]) -> Option<u64> {
+    ctx.node
+        .keys()
+        .get(key)
+        .and_then(|s| s.deadline())
+        .filter(|at| *at > ctx.now_ms)
+}
+
 pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    Ok(Reply::bulk_or_null(ctx.node.get(&args[1], ctx.now_ms)))
+    Ok(Reply::bulk_or_null(string_value(ctx, &args[1])?))
 }
 
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -47,7 +66,7 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let len = ctx.node.get(&args[1], ctx.now_ms).map_or(0, |v| v.len());
+    let len = string_value(ctx, &args[1])?.map_or(0, |v| v.len());
     Ok(Reply::integer(len as i64))
 }
 
@@ -90,24 +109,23 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
         }
     }
     // Only NX, XX, GET and KEEPTTL need the current value; plain SET, the
-    // hot path, skips the lookup.
-    let needs_old = get || cond != Cond::Always || matches!(ttl, Ttl::Keep);
-    let old = if needs_old {
-        ctx.node.get(&key, ctx.now_ms)
-    } else {
-        None
+    // hot path, skips the lookup. SET replaces a key of any type, but SET
+    // GET of another type is WRONGTYPE, as in Redis.
+    let old = if get { string_value(ctx, &key)? } else { None };
+    let exists = match cond {
+        Cond::Always => false,
+        _ => ctx.node.exists(&key, ctx.now_ms),
     };
     let proceed = match cond {
         Cond::Always => true,
-        Cond::Nx => old.is_none(),
-        Cond::Xx => old.is_some(),
+        Cond::Nx => !exists,
+        Cond::Xx => exists,
     };
     if proceed {
         let expire_at_ms = match ttl {
             Ttl::None => None,
             Ttl::At(at) => Some(at),
-            Ttl::Keep if old.is_some() => ctx.node.keys().get(&key).and_then(|s| s.expire_at_ms()),
-            Ttl::Keep => None,
+            Ttl::Keep => deadline(ctx, &key),
         };
         ctx.write(
             key,
@@ -141,7 +159,7 @@ fn expire_at(now_ms: u64, unit: &[u8], n: i64) -> Option<u64> {
 
 pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     check_sizes(&args[1], &args[2])?;
-    let old = ctx.node.get(&args[1], ctx.now_ms);
+    let old = string_value(ctx, &args[1])?;
     ctx.write(
         args[1].clone(),
         Write::Set {
@@ -172,9 +190,9 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 }
 
 pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    let visible = ctx.node.get(&args[1], ctx.now_ms);
+    let visible = string_value(ctx, &args[1])?;
     let expire_at_ms = match visible {
-        Some(_) => ctx.node.keys().get(&args[1]).and_then(|s| s.expire_at_ms()),
+        Some(_) => deadline(ctx, &args[1]),
         None => None,
     };
     let old = visible.unwrap_or_default();

@@ -2,7 +2,10 @@
 //! them, so that redis-cli and cluster-aware clients understand us), whether
 //! it writes, and the function that runs it.
 
-use super::{connection, counters, keys, meridian, server, strings, CmdResult, Ctx};
+use super::{
+    connection, counters, hashes, keys, lists, meridian, server, sets, strings, zsets, CmdResult,
+    Ctx,
+};
 use bytes::Bytes;
 
 /// One command.
@@ -33,7 +36,11 @@ impl Spec {
 }
 
 const R: &[&str] = &["readonly", "fast"];
+/// Read-only commands whose cost grows with the data (KEYS, SMEMBERS...).
+const RS: &[&str] = &["readonly"];
 const W: &[&str] = &["write", "denyoom", "fast"];
+/// Writes whose cost grows with the data (FLUSHALL).
+const WS: &[&str] = &["write"];
 const C: &[&str] = &["fast", "loading", "stale"];
 
 macro_rules! spec {
@@ -62,28 +69,120 @@ pub static COMMANDS: &[Spec] = &[
     spec!("del", -2, true, W, 1, -1, 1, keys::del),
     spec!("echo", 2, false, C, 0, 0, 0, connection::echo),
     spec!("exists", -2, false, R, 1, -1, 1, keys::exists),
+    spec!("expire", -3, true, W, 1, 1, 1, keys::expire),
+    spec!("expireat", -3, true, W, 1, 1, 1, keys::expireat),
+    spec!("expiretime", 2, false, R, 1, 1, 1, keys::expiretime),
+    spec!("flushall", -1, true, WS, 0, 0, 0, keys::flushall),
+    spec!("flushdb", -1, true, WS, 0, 0, 0, keys::flushall),
     spec!("get", 2, false, R, 1, 1, 1, strings::get),
     spec!("getset", 3, true, W, 1, 1, 1, strings::getset),
+    spec!("hdel", -3, true, W, 1, 1, 1, hashes::hdel),
     spec!("hello", -1, false, C, 0, 0, 0, connection::hello),
+    spec!("hexists", 3, false, R, 1, 1, 1, hashes::hexists),
+    spec!("hget", 3, false, R, 1, 1, 1, hashes::hget),
+    spec!("hgetall", 2, false, RS, 1, 1, 1, hashes::hgetall),
+    spec!("hincrby", 4, true, W, 1, 1, 1, hashes::hincrby),
+    spec!("hincrbyfloat", 4, true, W, 1, 1, 1, hashes::hincrbyfloat),
+    spec!("hkeys", 2, false, RS, 1, 1, 1, hashes::hkeys),
+    spec!("hlen", 2, false, R, 1, 1, 1, hashes::hlen),
+    spec!("hmget", -3, false, R, 1, 1, 1, hashes::hmget),
+    spec!("hmset", -4, true, W, 1, 1, 1, hashes::hmset),
+    spec!("hset", -4, true, W, 1, 1, 1, hashes::hset),
+    spec!("hsetnx", 4, true, W, 1, 1, 1, hashes::hsetnx),
+    spec!("hstrlen", 3, false, R, 1, 1, 1, hashes::hstrlen),
+    spec!("hvals", 2, false, RS, 1, 1, 1, hashes::hvals),
     spec!("incr", 2, true, W, 1, 1, 1, counters::incr),
     spec!("incrby", 3, true, W, 1, 1, 1, counters::incrby),
     spec!("incrbyfloat", 3, true, W, 1, 1, 1, counters::incrbyfloat),
     spec!("info", -1, false, C, 0, 0, 0, server::info),
+    spec!("keys", 2, false, RS, 0, 0, 0, keys::keys),
+    spec!("lindex", 3, false, R, 1, 1, 1, lists::lindex),
+    spec!("linsert", 5, true, W, 1, 1, 1, lists::linsert),
+    spec!("llen", 2, false, R, 1, 1, 1, lists::llen),
+    spec!("lpop", -2, true, W, 1, 1, 1, lists::lpop),
+    spec!("lpush", -3, true, W, 1, 1, 1, lists::lpush),
+    spec!("lpushx", -3, true, W, 1, 1, 1, lists::lpushx),
+    spec!("lrange", 4, false, RS, 1, 1, 1, lists::lrange),
+    spec!("lrem", 4, true, W, 1, 1, 1, lists::lrem),
+    spec!("lset", 4, true, W, 1, 1, 1, lists::lset),
+    spec!("ltrim", 4, true, W, 1, 1, 1, lists::ltrim),
+    spec!(
+        "meridian.conflicts",
+        -1,
+        false,
+        R,
+        0,
+        0,
+        0,
+        meridian::conflicts
+    ),
     spec!("meridian.digest", 1, false, R, 0, 0, 0, meridian::digest),
     spec!("meridian.lag", -1, false, C, 0, 0, 0, meridian::lag),
+    spec!("meridian.resolve", 4, true, W, 1, 1, 1, meridian::resolve),
     spec!("meridian.session", 1, false, R, 0, 0, 0, meridian::session),
+    spec!(
+        "meridian.siblings",
+        2,
+        false,
+        R,
+        1,
+        1,
+        1,
+        meridian::siblings
+    ),
     spec!("meridian.vv", 1, false, R, 0, 0, 0, meridian::vv),
     spec!("meridian.waitfor", 3, false, R, 0, 0, 0, meridian::waitfor),
     spec!("mget", -2, false, R, 1, -1, 1, strings::mget),
     spec!("mset", -3, true, W, 1, -1, 2, strings::mset),
+    spec!("persist", 2, true, W, 1, 1, 1, keys::persist),
+    spec!("pexpire", -3, true, W, 1, 1, 1, keys::pexpire),
+    spec!("pexpireat", -3, true, W, 1, 1, 1, keys::pexpireat),
+    spec!("pexpiretime", 2, false, R, 1, 1, 1, keys::pexpiretime),
     spec!("ping", -1, false, C, 0, 0, 0, connection::ping),
     spec!("pttl", 2, false, R, 1, 1, 1, keys::pttl),
     spec!("quit", -1, false, C, 0, 0, 0, connection::quit),
+    spec!("rename", 3, true, W, 1, 2, 1, keys::rename),
+    spec!("renamenx", 3, true, W, 1, 2, 1, keys::rename),
+    spec!("rpop", -2, true, W, 1, 1, 1, lists::rpop),
+    spec!("rpush", -3, true, W, 1, 1, 1, lists::rpush),
+    spec!("rpushx", -3, true, W, 1, 1, 1, lists::rpushx),
+    spec!("sadd", -3, true, W, 1, 1, 1, sets::sadd),
+    spec!("scan", -2, false, RS, 0, 0, 0, keys::scan),
+    spec!("scard", 2, false, R, 1, 1, 1, sets::scard),
+    spec!("sdiff", -2, false, RS, 1, -1, 1, sets::sdiff),
     spec!("select", 2, false, C, 0, 0, 0, connection::select),
     spec!("set", -3, true, W, 1, 1, 1, strings::set),
+    spec!("sinter", -2, false, RS, 1, -1, 1, sets::sinter),
+    spec!("sismember", 3, false, R, 1, 1, 1, sets::sismember),
+    spec!("smembers", 2, false, RS, 1, 1, 1, sets::smembers),
+    spec!("smismember", -3, false, R, 1, 1, 1, sets::smismember),
+    spec!("spop", -2, true, W, 1, 1, 1, sets::spop),
+    spec!("srandmember", -2, false, R, 1, 1, 1, sets::srandmember),
+    spec!("srem", -3, true, W, 1, 1, 1, sets::srem),
     spec!("strlen", 2, false, R, 1, 1, 1, strings::strlen),
+    spec!("sunion", -2, false, RS, 1, -1, 1, sets::sunion),
     spec!("ttl", 2, false, R, 1, 1, 1, keys::ttl),
+    spec!("type", 2, false, R, 1, 1, 1, keys::type_),
     spec!("unlink", -2, true, W, 1, -1, 1, keys::del),
+    spec!("zadd", -4, true, W, 1, 1, 1, zsets::zadd),
+    spec!("zcard", 2, false, R, 1, 1, 1, zsets::zcard),
+    spec!("zcount", 4, false, R, 1, 1, 1, zsets::zcount),
+    spec!("zincrby", 4, true, W, 1, 1, 1, zsets::zincrby),
+    spec!("zrange", -4, false, RS, 1, 1, 1, zsets::zrange),
+    spec!(
+        "zrangebyscore",
+        -4,
+        false,
+        RS,
+        1,
+        1,
+        1,
+        zsets::zrangebyscore
+    ),
+    spec!("zrank", -3, false, R, 1, 1, 1, zsets::zrank),
+    spec!("zrem", -3, true, W, 1, 1, 1, zsets::zrem),
+    spec!("zrevrank", -3, false, R, 1, 1, 1, zsets::zrevrank),
+    spec!("zscore", 3, false, R, 1, 1, 1, zsets::zscore),
 ];
 
 /// Longest command name, for the case-folding buffer.
