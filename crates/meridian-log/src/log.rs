@@ -1,5 +1,6 @@
 //! The `Log` handle: append, wait for durability, read back, truncate.
 
+use crate::config::FsyncPolicy;
 use crate::config::{LogConfig, PENDING_BYTES_MAX, RECORD_BYTES_MAX};
 use crate::error::LogError;
 use crate::frame::{self, FrameCursor, FrameError, FRAME_HEADER_BYTES};
@@ -7,7 +8,6 @@ use crate::recover;
 use crate::shared::{Counters, Pending, Shared};
 use crate::stats::LogStats;
 use crate::tail::{Collector, Tail};
-use crate::config::FsyncPolicy;
 use crate::writer::{self, Writer};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};

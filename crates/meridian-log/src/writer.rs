@@ -70,13 +70,9 @@ pub(crate) fn run(writer: Arc<Mutex<Writer>>, shared: Arc<Shared>, policy: Fsync
         let deadline = writer.lock().sync_deadline();
         let closing = wait_for_work(&shared, policy, deadline);
         let mut w = writer.lock();
-        let result = w.flush().and_then(|_| {
-            if closing {
-                w.step_close()
-            } else {
-                Ok(None)
-            }
-        });
+        let result = w
+            .flush()
+            .and_then(|_| if closing { w.step_close() } else { Ok(None) });
         let result = match result {
             Ok(None) if !closing => w.begin_periodic_sync(),
             other => other,
@@ -200,7 +196,7 @@ impl Writer {
     /// the caller must fsync outside the lock: a second handle to the active
     /// file, and the segments sealed since the last fsync.
     fn begin_periodic_sync(&mut self) -> Result<Option<PeriodicSync>, LogError> {
-        if !self.sync_deadline().is_some_and(|d| Instant::now() >= d) {
+        if self.sync_deadline().is_none_or(|d| Instant::now() < d) {
             return Ok(None);
         }
         let file = self
@@ -227,8 +223,9 @@ impl Writer {
 
     /// When the next EverySec fsync is due, if there is unsynced data.
     fn sync_deadline(&self) -> Option<Instant> {
-        (self.policy == FsyncPolicy::EverySec && (self.unsynced || !self.unsynced_sealed.is_empty()))
-            .then(|| self.last_sync + Duration::from_millis(EVERYSEC_INTERVAL_MS))
+        (self.policy == FsyncPolicy::EverySec
+            && (self.unsynced || !self.unsynced_sealed.is_empty()))
+        .then(|| self.last_sync + Duration::from_millis(EVERYSEC_INTERVAL_MS))
     }
 
     /// Writes one batch, fsyncs it under `Always`, then indexes it, adds it to
