@@ -715,3 +715,18 @@ impl<'a> Parts<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain string key must stay as small as the register alone: the
+    /// keyspace holds one per key (see docs/benchmarks.md, memory per key).
+    #[test]
+    fn a_string_key_is_no_bigger_than_its_register() {
+        assert_eq!(
+            std::mem::size_of::<KeyState>(),
+            std::mem::size_of::<StringState>()
+        );
+    }
+}

@@ -56,7 +56,7 @@ pub struct Op {
 
 /// The data type of a key's content. A key normally holds one; it holds
 /// several only when regions wrote different types to it concurrently, and
-/// then [`crate::key::KeyState::kind`] picks the one readers see.
+/// then [`crate::key::KeyState::kind_at`] picks the one readers see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Kind {
     String,
@@ -312,6 +312,13 @@ impl Op {
         if dot.seq == 0 {
             return Err(CodecError::Invalid("sequence number 0"));
         }
+        // An op's own region entry is always the op before it; a record that
+        // says otherwise would not replace its own region's earlier values.
+        if rest.deps.get(dot.region) != dot.seq - 1 {
+            return Err(CodecError::Invalid(
+                "deps disagree with the op's sequence number",
+            ));
+        }
         rest.body.validate()?;
         Ok(Op {
             dot,
@@ -371,6 +378,98 @@ mod tests {
         assert_eq!(peek_dot(&enc).unwrap(), op.dot);
         assert_eq!(peek_hlc(&enc).unwrap(), op.hlc);
         assert_eq!(Op::decode(&enc).unwrap(), op);
+    }
+
+    #[test]
+    fn every_body_round_trips() {
+        let id = ElemId {
+            hlc: Hlc::new(5, 1),
+            region: RegionId(1),
+            idx: 2,
+        };
+        let bodies = vec![
+            OpBody::Fields {
+                kind: Kind::ZSet,
+                ops: vec![
+                    FieldOp {
+                        field: Bytes::from_static(b"m"),
+                        action: FieldAction::Set {
+                            value: Bytes::from_static(b"1.5"),
+                            counts: None,
+                        },
+                    },
+                    FieldOp {
+                        field: Bytes::from_static(b"n"),
+                        action: FieldAction::Incr {
+                            int: 0,
+                            float: Some(0.25),
+                        },
+                    },
+                ],
+            },
+            OpBody::Expire { at_ms: Some(9) },
+            OpBody::Expire { at_ms: None },
+            OpBody::List(ListOp::Insert {
+                after: Some(id),
+                values: vec![Bytes::from_static(b"a")],
+            }),
+            OpBody::List(ListOp::Remove { ids: vec![id] }),
+            OpBody::List(ListOp::Set {
+                id,
+                value: Bytes::new(),
+            }),
+            OpBody::Resolve {
+                value: Bytes::from_static(b"v"),
+                context: VersionVector::from_vec(vec![1, 2]),
+                fold: vec![Dot::new(RegionId(0), 1)],
+            },
+            OpBody::Expired {
+                at_ms: 7,
+                counts: None,
+                fields: vec![],
+                then: Some(Box::new(OpBody::IncrInt { by: 3 })),
+            },
+        ];
+        for body in bodies {
+            let op = Op {
+                dot: Dot::new(RegionId(0), 3),
+                hlc: Hlc::new(10, 0),
+                deps: VersionVector::from_vec(vec![2, 0]),
+                key: Bytes::from_static(b"k"),
+                body,
+            };
+            assert_eq!(Op::decode(&op.encode()).unwrap(), op);
+        }
+    }
+
+    #[test]
+    fn rejects_ops_the_types_cannot_apply() {
+        let mut op = Op {
+            dot: Dot::new(RegionId(0), 1),
+            hlc: Hlc::new(10, 0),
+            deps: VersionVector::from_vec(vec![0]),
+            key: Bytes::from_static(b"k"),
+            body: OpBody::Fields {
+                kind: Kind::List,
+                ops: vec![FieldOp {
+                    field: Bytes::new(),
+                    action: FieldAction::Del { counts: None },
+                }],
+            },
+        };
+        assert!(Op::decode(&op.encode()).is_err());
+        op.body = OpBody::Expired {
+            at_ms: 1,
+            counts: None,
+            fields: vec![],
+            then: Some(Box::new(OpBody::Expired {
+                at_ms: 1,
+                counts: None,
+                fields: vec![],
+                then: None,
+            })),
+        };
+        assert!(Op::decode(&op.encode()).is_err());
     }
 
     #[test]

@@ -19,6 +19,13 @@ impl World {
             let len = self.workload.pipeline_len();
             let mut dots = Vec::with_capacity(len);
             for _ in 0..len {
+                if self
+                    .cfg
+                    .writes_limit
+                    .is_some_and(|l| self.stats.writes >= l)
+                {
+                    break;
+                }
                 dots.push(self.write_one(r)?);
             }
             let lsn = self.rs[r].disk.last_lsn();

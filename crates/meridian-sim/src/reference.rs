@@ -45,31 +45,112 @@ impl Expected {
     }
 }
 
+/// The write an op carries: an expiry op (`OpBody::Expired`) wraps the
+/// write that found the key expired.
+fn inner(body: &OpBody) -> &OpBody {
+    match body {
+        OpBody::Expired { then: Some(t), .. } => t,
+        b => b,
+    }
+}
+
 /// The value of one key after every write in `history` (all writes to it,
 /// in any order), read at `now_ms`.
+///
+/// Expiry (see `meridian_core::expiry`): a deadline set by a SET PX
+/// survives unless a later SET, DEL or expiry op saw it; the key's deadline
+/// is the latest surviving one. Once it has passed, and below every expiry
+/// op's deadline (the floor), values written earlier (by HLC) are hidden; a
+/// counter counts as written at its newest increment. An expiry op also
+/// removes the increments it saw of a counter that was hidden where it was
+/// made.
 pub fn expected(history: &[&Made], now_ms: u64) -> Expected {
     let removes = |w: &Made| {
         history.iter().any(|o| {
             o.op.dot != w.op.dot
-                && matches!(o.op.body, OpBody::Set { .. } | OpBody::Del { .. })
+                && matches!(inner(&o.op.body), OpBody::Set { .. } | OpBody::Del { .. })
                 && o.saw(w.op.dot)
         })
     };
+    let expiry_at = |o: &Made| match &o.op.body {
+        OpBody::Expired { at_ms, .. } => Some(*at_ms),
+        _ => None,
+    };
+    let is_incr = |o: &Made| {
+        matches!(
+            inner(&o.op.body),
+            OpBody::IncrInt { .. } | OpBody::IncrFloat { .. }
+        )
+    };
+    // An expiry op removes what it saw of a counter hidden at its origin.
+    let expired_counter = |w: &Made| {
+        history.iter().any(|x| {
+            let Some(at) = expiry_at(x) else {
+                return false;
+            };
+            if !x.saw(w.op.dot) || x.op.dot == w.op.dot {
+                return false;
+            }
+            let floor = history
+                .iter()
+                .filter(|y| y.op.dot != x.op.dot && x.saw(y.op.dot))
+                .filter_map(|y| expiry_at(y))
+                .max()
+                .unwrap_or(0);
+            let cutoff = meridian_core::Hlc::new(at.max(floor), 0);
+            let last = history
+                .iter()
+                .filter(|i| is_incr(i) && x.saw(i.op.dot) && i.op.dot != x.op.dot)
+                .map(|i| i.op.hlc)
+                .max();
+            last.is_some_and(|l| l < cutoff)
+        })
+    };
+    let deadline = history
+        .iter()
+        .filter_map(|w| match inner(&w.op.body) {
+            OpBody::Set {
+                expire_at_ms: Some(at),
+                ..
+            } => Some((w, *at)),
+            _ => None,
+        })
+        .filter(|(w, _)| {
+            !history.iter().any(|o| {
+                o.op.dot != w.op.dot
+                    && matches!(
+                        o.op.body,
+                        OpBody::Set { .. } | OpBody::Del { .. } | OpBody::Expired { .. }
+                    )
+                    && o.saw(w.op.dot)
+            })
+        })
+        .map(|(_, at)| at)
+        .max();
+    let floor = history.iter().filter_map(|o| expiry_at(o)).max().unwrap_or(0);
+    let passed = deadline.filter(|d| *d <= now_ms).unwrap_or(0);
+    let cutoff = meridian_core::Hlc::new(floor.max(passed), 0);
+    let counter_last = history
+        .iter()
+        .filter(|i| is_incr(i))
+        .map(|i| i.op.hlc)
+        .max();
+    let counter_visible = counter_last.is_some_and(|l| l >= cutoff);
     let mut winner: Option<&Made> = None;
     let (mut int, mut float, mut n, mut nf) = (0i64, 0f64, 0u64, 0u64);
     for w in history {
-        match &w.op.body {
-            OpBody::Set { .. } if !removes(w) => {
+        match inner(&w.op.body) {
+            OpBody::Set { .. } if !removes(w) && w.op.hlc >= cutoff => {
                 let key = |m: &Made| (m.op.hlc, m.op.dot.region);
                 if winner.is_none_or(|b| key(b) < key(w)) {
                     winner = Some(w);
                 }
             }
-            OpBody::IncrInt { by } if !removes(w) => {
+            OpBody::IncrInt { by } if counter_visible && !removes(w) && !expired_counter(w) => {
                 int = int.wrapping_add(*by);
                 n += 1;
             }
-            OpBody::IncrFloat { by } if !removes(w) => {
+            OpBody::IncrFloat { by } if counter_visible && !removes(w) && !expired_counter(w) => {
                 float += by;
                 n += 1;
                 nf += 1;
@@ -77,17 +158,8 @@ pub fn expected(history: &[&Made], now_ms: u64) -> Expected {
             _ => {}
         }
     }
-    let base = match winner.map(|w| &w.op.body) {
-        Some(OpBody::Set {
-            value,
-            expire_at_ms,
-            ..
-        }) => {
-            if expire_at_ms.is_some_and(|at| now_ms >= at) {
-                return Expected::Exact(None);
-            }
-            Some(value.clone())
-        }
+    let base = match winner.map(|w| inner(&w.op.body)) {
+        Some(OpBody::Set { value, .. }) => Some(value.clone()),
         _ => None,
     };
     if n == 0 {

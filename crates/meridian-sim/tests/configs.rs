@@ -5,9 +5,8 @@ use meridian_sim::{run_seed, FaultKind, Faults, Fsync, Latencies, SimConfig};
 use proptest::prelude::*;
 
 fn faults() -> impl Strategy<Value = Faults> {
-    proptest::sample::subsequence(Faults::mixed().kinds().collect::<Vec<_>>(), 0..=11).prop_map(
-        |kinds: Vec<FaultKind>| kinds.into_iter().fold(Faults::NONE, Faults::with),
-    )
+    proptest::sample::subsequence(Faults::mixed().kinds().collect::<Vec<_>>(), 0..=11)
+        .prop_map(|kinds: Vec<FaultKind>| kinds.into_iter().fold(Faults::NONE, Faults::with))
 }
 
 fn config() -> impl Strategy<Value = SimConfig> {
@@ -22,23 +21,21 @@ fn config() -> impl Strategy<Value = SimConfig> {
         (1u64..200, 1usize..40, 1usize..=8),
     )
         .prop_map(
-            |(regions, base, (jitter, reorder, dup, loss), faults, fsync, time, load)| {
-                SimConfig {
-                    regions,
-                    base_latency_ms: base,
-                    jitter_ms: jitter,
-                    reorder_prob: reorder,
-                    dup_prob: dup,
-                    loss_prob: loss,
-                    faults,
-                    fsync,
-                    duration_ms: time.0,
-                    rounds: time.1,
-                    writes_per_sec_per_region: load.0,
-                    keys: load.1,
-                    pipeline_max: load.2,
-                    ..SimConfig::default()
-                }
+            |(regions, base, (jitter, reorder, dup, loss), faults, fsync, time, load)| SimConfig {
+                regions,
+                base_latency_ms: base,
+                jitter_ms: jitter,
+                reorder_prob: reorder,
+                dup_prob: dup,
+                loss_prob: loss,
+                faults,
+                fsync,
+                duration_ms: time.0,
+                rounds: time.1,
+                writes_per_sec_per_region: load.0,
+                keys: load.1,
+                pipeline_max: load.2,
+                ..SimConfig::default()
             },
         )
 }

@@ -247,8 +247,13 @@ async fn stream_ops(
                 last_heard = Instant::now();
                 match msg? {
                     Msg::Ack { vv } => {
+                        let my_vv = {
+                            let mut node = shared.node.lock();
+                            // Lets the node drop tombstones every region has seen.
+                            node.peer_seen(peer.id, &vv);
+                            node.vv().clone()
+                        };
                         link.on_ack(vv);
-                        let my_vv = shared.node.lock().vv().clone();
                         peer.out.lock().ops_behind = link.ops_behind(&my_vv);
                     }
                     Msg::Heartbeat => {}
