@@ -4,7 +4,8 @@
 //!
 //! The timings are the server's (crates/meridian-server/src/repl): they
 //! decide how fast a world heals, so the liveness bound is derived from
-//! them. A test in tests/server_constants.rs keeps the public ones equal.
+//! them. They are copied, not imported (several are private to the server
+//! and the simulator does not depend on it): change both together.
 
 use meridian_core::link::Outbound;
 use meridian_core::{Op, RegionId, VersionVector};

@@ -46,6 +46,9 @@ pub struct Net<M> {
     /// Per link and direction (0 forward, 1 back): arrival time of the last
     /// message that must not be overtaken.
     last_arrival_ms: Vec<[u64; 2]>,
+    /// The latest arrival of a message slowed by a spike: a spike's end
+    /// does not speed up what is already on its way.
+    spiked_until_ms: u64,
 }
 
 impl<M> Net<M> {
@@ -67,6 +70,7 @@ impl<M> Net<M> {
             spike_ms: vec![0; n * n],
             parked: (0..n * n).map(|_| Vec::new()).collect(),
             last_arrival_ms: vec![[0; 2]; n * n],
+            spiked_until_ms: 0,
         }
     }
 
@@ -166,11 +170,21 @@ impl<M> Net<M> {
         let jitter = self.rng.range(0, self.jitter_ms);
         let t = now_ms + self.base_ms[i] + self.spike_ms[i] + jitter;
         let last = &mut self.last_arrival_ms[link][usize::from(!forward)];
-        if overtaken_by_ms > 0 {
-            return t.max(*last) + overtaken_by_ms;
+        let at = if overtaken_by_ms > 0 {
+            t.max(*last) + overtaken_by_ms
+        } else {
+            *last = t.max(*last);
+            *last
+        };
+        if self.spike_ms[i] > 0 {
+            self.spiked_until_ms = self.spiked_until_ms.max(at);
         }
-        *last = t.max(*last);
-        *last
+        at
+    }
+
+    /// When the last message slowed by a spike arrives.
+    pub fn spiked_until_ms(&self) -> u64 {
+        self.spiked_until_ms
     }
 }
 

@@ -127,7 +127,11 @@ pub fn expected(history: &[&Made], now_ms: u64) -> Expected {
         })
         .map(|(_, at)| at)
         .max();
-    let floor = history.iter().filter_map(|o| expiry_at(o)).max().unwrap_or(0);
+    let floor = history
+        .iter()
+        .filter_map(|o| expiry_at(o))
+        .max()
+        .unwrap_or(0);
     let passed = deadline.filter(|d| *d <= now_ms).unwrap_or(0);
     let cutoff = meridian_core::Hlc::new(floor.max(passed), 0);
     let counter_last = history

@@ -420,13 +420,14 @@ impl World {
 
     /// When the settle phase starts counting: the heal, or later if some
     /// op's clock is so far ahead that receivers hold it until their clocks
-    /// catch up.
+    /// catch up, or if messages slowed by a delay spike are still on their
+    /// way.
     fn settle_from_ms(&self) -> u64 {
         let clock_ms = self
             .max_hlc_ms
             .saturating_sub(meridian_core::hlc::CLOCK_AHEAD_MS_MAX)
             + faults::NTP_SKEW_MS_MAX;
-        self.now_ms.max(clock_ms)
+        self.now_ms.max(clock_ms).max(self.net.spiked_until_ms())
     }
 
     /// The liveness bound: see docs/testing.md. After healing, a dialer

@@ -190,3 +190,29 @@ fn power_loss_under_everysec_converges() {
         pass(seed, &cfg);
     }
 }
+
+/// Regression (found by tests/configs.rs; a simulator bug, not Meridian's):
+/// the end of a delay spike does not speed up the messages it already
+/// slowed, so with 2 ms links a message slowed by seconds arrived after the
+/// liveness deadline. The settle phase now counts from its arrival.
+#[test]
+fn messages_slowed_by_a_spike_past_the_heal_count_from_their_arrival() {
+    let cfg = SimConfig {
+        regions: ["ap-northeast", "eu-west", "sa-east", "us-east", "us-west"]
+            .map(String::from)
+            .to_vec(),
+        base_latency_ms: Some(2),
+        jitter_ms: 0,
+        reorder_prob: 0.0,
+        dup_prob: 0.0,
+        loss_prob: 0.0,
+        faults: "isolate,one-way,flap,spike,skew".parse().unwrap(),
+        duration_ms: 141,
+        rounds: 3,
+        writes_per_sec_per_region: 56,
+        keys: 2,
+        pipeline_max: 5,
+        ..SimConfig::default()
+    };
+    pass(12_407_036_443_301_573_621, &cfg);
+}
