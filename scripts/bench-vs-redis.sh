@@ -43,10 +43,12 @@ for port in "$RPORT" "$MPORT"; do
   for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 done
 
-run() { # port -> lines "TEST rps"
-  redis-benchmark -p "$1" -t "$TESTS" -P "$P" -c "$CLIENTS" -n "$N" -q 2>/dev/null |
-    tr '\r' '\n' | grep 'requests per second' |
-    sed -E 's/^([A-Z]+)[^:]*: ([0-9.]+) requests per second.*/\1 \2/'
+run() { # port -> lines "TEST rps", one redis-benchmark run per test
+  for t in $(echo "$TESTS" | tr ',' ' '); do
+    rps=$(redis-benchmark -p "$1" -t "$t" -P "$P" -c "$CLIENTS" -n "$N" 2>/dev/null |
+      tr '\r' '\n' | sed -nE 's/.*throughput summary: ([0-9.]+) requests per second.*/\1/p' | tail -1)
+    echo "$(echo "$t" | tr 'a-z' 'A-Z') ${rps:-0}"
+  done
 }
 declare -A best_r best_m
 for round in $(seq "$ROUNDS"); do

@@ -24,6 +24,7 @@ use crate::region::RegionId;
 use crate::vv::{Dot, VersionVector};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 /// Most elements one list may hold, tombstones included. An insert scans
 /// the list, and every element costs memory until tombstones can be
@@ -73,7 +74,9 @@ pub struct Overwrite {
 /// The replicated state of one list.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct List {
-    elems: Vec<Elem>,
+    /// A deque, so that LPUSH and RPUSH, the common inserts, shift nothing
+    /// (a Vec made LPUSH on a 600k-element list cost 1 ms each).
+    elems: VecDeque<Elem>,
     /// Elements not removed.
     live: usize,
 }
@@ -85,7 +88,7 @@ impl List {
     }
 
     /// Every element, tombstones included, in order.
-    pub fn elems(&self) -> &[Elem] {
+    pub fn elems(&self) -> &VecDeque<Elem> {
         &self.elems
     }
 
@@ -109,20 +112,30 @@ impl List {
             .max()
     }
 
+    /// Where element `id` is. Searches from both ends at once: the anchors
+    /// of RPUSH and RPOP are at the back, those of LPOP at the front.
     fn position(&self, id: ElemId) -> Option<usize> {
-        self.elems.iter().position(|e| e.id == id)
+        let n = self.elems.len();
+        for k in 0..n.div_ceil(2) {
+            if self.elems[k].id == id {
+                return Some(k);
+            }
+            if self.elems[n - 1 - k].id == id {
+                return Some(n - 1 - k);
+            }
+        }
+        None
     }
 
     /// Inserts `values` as a chain after `after` (or at the head).
     ///
-    /// # Panics
-    /// If `after` is not here: causal delivery applies the insert of every
-    /// anchor before any op that names it, and elements are never dropped.
+    /// Causal delivery applies the insert of every anchor before any op
+    /// that names it, and elements are never dropped, so `after` is always
+    /// here for a well-formed op. A malformed one (a peer naming an anchor
+    /// that never existed) inserts at the head: the same in every region,
+    /// and no crash on a peer's input.
     pub fn insert(&mut self, after: Option<ElemId>, values: &[Bytes], dot: Dot, hlc: Hlc) {
-        let mut anchor = after.map(|a| {
-            self.position(a)
-                .unwrap_or_else(|| panic!("list anchor {a:?} missing"))
-        });
+        let mut anchor = after.and_then(|a| self.position(a));
         for (i, v) in values.iter().enumerate() {
             let id = ElemId {
                 hlc,
