@@ -126,9 +126,11 @@ fn wait_for_work(shared: &Shared, policy: FsyncPolicy, deadline: Option<Instant>
             }
             let tick = now + Duration::from_millis(IDLE_FLUSH_MS);
             let until = deadline.map_or(tick, |d| d.min(tick));
-            if shared.work.wait_until(&mut p, until).timed_out() && !p.offsets.is_empty() {
-                return false;
-            }
+            // Return on every tick: callers write inline, so whether an
+            // fsync is due changes without this thread seeing any record,
+            // and the deadline must be recomputed by the caller.
+            shared.work.wait_until(&mut p, until);
+            return p.closing;
         }
     }
 }
