@@ -133,7 +133,13 @@ impl Expiry {
         Hlc::new(self.floor_ms, 0)
     }
 
-    /// Feeds a canonical encoding to `out`.
+    /// Feeds a canonical encoding to `out`: the kept deadlines. The floor
+    /// is left out: once every region has seen the expiry op that set it,
+    /// no op below it can arrive and it changes nothing, and regions learn
+    /// that at different times: one that collected the key's tombstone and
+    /// then saw the key written again holds no floor where the others still
+    /// keep it. Two regions that applied the same ops hold the same floor
+    /// until then.
     pub fn canonical(&self, out: &mut Vec<u8>) {
         let mut d: Vec<&Deadline> = self.deadlines.iter().collect();
         d.sort_by_key(|d| d.dot);
@@ -144,6 +150,5 @@ impl Expiry {
             out.extend_from_slice(&d.hlc.0.to_le_bytes());
             out.extend_from_slice(&d.at_ms.map_or(u64::MAX, |a| a).to_le_bytes());
         }
-        out.extend_from_slice(&self.floor_ms.to_le_bytes());
     }
 }

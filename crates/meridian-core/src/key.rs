@@ -21,11 +21,11 @@ use crate::expiry::Expiry;
 use crate::fields::{Fields, OpCtx};
 use crate::glob::glob_match;
 use crate::hlc::Hlc;
-use crate::list::List;
+use crate::list::{Collected, List};
 use crate::op::{FieldAction, FieldCounts, Kind, ListOp, Op, OpBody};
 use crate::region::RegionId;
 use crate::string::{Entry, StringState};
-use crate::vv::VersionVector;
+use crate::vv::{Dot, VersionVector};
 use crate::zset::ZSet;
 use bytes::Bytes;
 
@@ -352,12 +352,70 @@ impl KeyState {
         }
     }
 
-    /// Feeds a canonical encoding to `out` (for digests).
+    /// True if all the key keeps is what regions drop at different times
+    /// (an expiry floor, see [`KeyState::is_floor_only`], and list
+    /// tombstones, see [`crate::list`]) and nothing a reader or a later op
+    /// can tell from no state at all. Such keys are not part of the digest.
+    pub fn is_collectable(&self) -> bool {
+        match self {
+            KeyState::Str(s) => s.is_removable(),
+            KeyState::Rich(r) => {
+                r.is_bare() && r.string.is_removable() && r.expiry.deadlines().is_empty()
+            }
+        }
+    }
+
+    /// Collects list tombstones (see [`List::collect`]), then drops what
+    /// keeps nothing: an emptied list part, and the rich form if only a
+    /// string is left (as applying an op does).
+    pub fn collect_list(
+        &mut self,
+        cursor: usize,
+        max: usize,
+        stable: &impl Fn(Dot) -> bool,
+    ) -> Collected {
+        let KeyState::Rich(r) = self else {
+            return Collected::default();
+        };
+        let Some(l) = r.list.as_mut() else {
+            return Collected::default();
+        };
+        let done = l.collect(cursor, max, stable);
+        r.prune();
+        if r.hash.is_none()
+            && r.set.is_none()
+            && r.zset.is_none()
+            && r.list.is_none()
+            && r.expiry.is_empty()
+        {
+            *self = KeyState::Str(std::mem::take(&mut r.string));
+        }
+        done
+    }
+
+    /// Number of list tombstones the key keeps.
+    pub fn list_tombstones(&self) -> usize {
+        match self {
+            KeyState::Rich(r) => r.list.as_ref().map_or(0, |l| l.tombstones()),
+            KeyState::Str(_) => 0,
+        }
+    }
+
+    /// Feeds a canonical encoding to `out` (for digests). A list holding
+    /// only tombstones is encoded as no list (and a key left with only a
+    /// string that way as a plain string), as it is once they are
+    /// collected.
     pub fn canonical(&self, out: &mut Vec<u8>) {
         match self {
             KeyState::Str(s) => {
                 out.push(0);
                 s.canonical(out);
+            }
+            // A key whose expiry keeps only a floor encodes as a plain
+            // string too (see `Expiry::canonical`).
+            KeyState::Rich(r) if r.is_bare() && r.expiry.deadlines().is_empty() => {
+                out.push(0);
+                r.string.canonical(out);
             }
             KeyState::Rich(r) => {
                 out.push(1);
@@ -378,7 +436,7 @@ impl KeyState {
                     }
                     None => out.push(0),
                 }
-                match &r.list {
+                match r.live_list() {
                     Some(l) => {
                         out.push(1);
                         l.canonical(out);
@@ -394,6 +452,20 @@ impl KeyState {
 impl Rich {
     fn as_state(&self) -> Parts<'_> {
         Parts::Rich(self)
+    }
+
+    /// The list part if it holds an element not removed.
+    fn live_list(&self) -> Option<&List> {
+        self.list.as_deref().filter(|l| l.live() > 0)
+    }
+
+    /// True if no part but the string and the expiry holds anything once
+    /// list tombstones are collected.
+    fn is_bare(&self) -> bool {
+        self.hash.is_none()
+            && self.set.is_none()
+            && self.zset.is_none()
+            && self.live_list().is_none()
     }
 
     /// If `body` adds a kind, that kind and the kinds present before it.
@@ -438,7 +510,7 @@ impl Rich {
 
     /// Removes what a remover with causal context `deps` had seen from every
     /// part but the string (whose writer handles it).
-    fn remove_covered_parts(&mut self, deps: &VersionVector, fields: &[FieldCounts]) {
+    fn remove_covered_parts(&mut self, dot: Dot, deps: &VersionVector, fields: &[FieldCounts]) {
         if let Some(h) = &mut self.hash {
             h.remove_covered(Kind::Hash, deps, fields);
         }
@@ -449,7 +521,7 @@ impl Rich {
             z.remove_covered(deps, fields);
         }
         if let Some(l) = &mut self.list {
-            l.remove_covered(deps);
+            l.remove_covered(deps, dot);
         }
     }
 
@@ -471,7 +543,10 @@ impl Rich {
             z.expire(floor, fields);
         }
         if let Some(l) = &mut self.list {
-            l.expire(floor);
+            // A floor always has the op that set it; were it missing, the
+            // elements would be removed for good, never collected.
+            let never = Dot::new(RegionId(u16::MAX), u64::MAX);
+            l.expire(floor, self.expiry.floor_dot().unwrap_or(never));
         }
     }
 
@@ -484,7 +559,7 @@ impl Rich {
                 counts,
                 fields,
             } => {
-                self.remove_covered_parts(deps, fields);
+                self.remove_covered_parts(op.dot, deps, fields);
                 self.expiry
                     .apply(op.dot, op.hlc, deps, expire_at_ms.map(Some));
                 let a =
@@ -496,7 +571,7 @@ impl Rich {
             }
             OpBody::Del { counts, fields } => {
                 self.string.remove_covered(deps, counts.as_deref());
-                self.remove_covered_parts(deps, fields);
+                self.remove_covered_parts(op.dot, deps, fields);
                 self.expiry.remove_covered(deps);
             }
             OpBody::IncrInt { by } => {
@@ -556,7 +631,7 @@ impl Rich {
                     }
                 }
                 self.string
-                    .apply_resolve(op.dot, op.hlc, context, fold, value.clone());
+                    .apply_resolve(op.dot, op.hlc, context, deps, fold, value.clone());
             }
             OpBody::Expired {
                 at_ms,
@@ -585,7 +660,7 @@ impl Rich {
         let list = self.list.get_or_insert_with(Default::default);
         match l {
             ListOp::Insert { after, values } => list.insert(*after, values, op.dot, op.hlc),
-            ListOp::Remove { ids } => list.remove(ids),
+            ListOp::Remove { ids } => list.remove(ids, op.dot),
             ListOp::Set { id, value } => {
                 if let Some(o) = list.set(*id, value, op.dot, op.hlc, &op.deps) {
                     let side = |(v, d, h): &(Bytes, crate::vv::Dot, Hlc)| {

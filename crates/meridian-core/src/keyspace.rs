@@ -5,7 +5,7 @@ use crate::key::{KeyState, Recorder, View};
 use crate::op::{Kind, Op, OpBody};
 use crate::vv::Dot;
 use bytes::Bytes;
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::Hasher;
@@ -22,6 +22,20 @@ pub struct Keyspace {
     /// Keys reduced to an expiry floor, with the op that set it: dropped
     /// once every region has seen that op.
     tombstones: VecDeque<(Dot, Bytes)>,
+    /// Keys whose list keeps tombstones, with where the next collection
+    /// pass over it starts (see [`crate::list::List::collect`]), in turn.
+    list_gc: VecDeque<(Bytes, usize)>,
+    /// The keys in `list_gc`.
+    list_gc_queued: HashSet<Bytes>,
+}
+
+/// What one [`Keyspace::collect_list_tombstones`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListGc {
+    /// Elements looked at or moved.
+    pub work: usize,
+    /// List tombstones dropped.
+    pub dropped: usize,
 }
 
 /// One page of a SCAN.
@@ -112,14 +126,17 @@ impl Keyspace {
     /// Applies one op. Ops must arrive in causal order (the node ensures it).
     pub fn apply(&mut self, op: &Op, rec: &mut Recorder<'_>) {
         let state = match &op.body {
-            OpBody::Del { .. } | OpBody::Expired { then: None, .. } => {
-                match self.map.get_mut(&op.key) {
-                    Some(s) => s,
-                    // Nothing here to remove: the op only removed what its
-                    // origin had seen, which we cannot hold either.
-                    None => return,
-                }
-            }
+            OpBody::Del { .. } => match self.map.get_mut(&op.key) {
+                Some(s) => s,
+                // Nothing here to remove: the op only removed what its
+                // origin had seen, which we cannot hold either.
+                None => return,
+            },
+            // An expiry op (even the sweep's, which writes nothing) also
+            // raises the key's floor, which values written concurrently
+            // before the deadline must meet when they arrive: it is kept
+            // even where the key has no state (a concurrent DEL removed it,
+            // or its tombstone was collected), as a tombstone.
             _ => self.map.entry(op.key.clone()).or_default(),
         };
         let was_live = state.has_content();
@@ -141,6 +158,11 @@ impl Keyspace {
             if let Some(at) = is_deadline {
                 self.volatile.insert((at, op.key.clone()));
             }
+        }
+        let list_tombstones = state.list_tombstones() > 0;
+        if list_tombstones && !self.list_gc_queued.contains(&op.key) {
+            self.list_gc_queued.insert(op.key.clone());
+            self.list_gc.push_back((op.key.clone(), 0));
         }
         if removable {
             self.map.remove(&op.key);
@@ -174,6 +196,60 @@ impl Keyspace {
             }
         }
         dropped
+    }
+
+    /// Drops list tombstones that are stable (`stable` holds for the dots of
+    /// the ops that inserted and removed them) and have no descendant left
+    /// (see [`crate::list`]), taking the lists that keep some in turn,
+    /// each from where its last pass stopped, until about `work_max`
+    /// elements were looked at or moved or every such list had one pass.
+    /// A key left with nothing is dropped as applying an op would drop it;
+    /// one left with only an expiry floor joins the expiry tombstones.
+    pub fn collect_list_tombstones(
+        &mut self,
+        work_max: usize,
+        stable: impl Fn(Dot) -> bool,
+    ) -> ListGc {
+        let mut done = ListGc::default();
+        for _ in 0..self.list_gc.len() {
+            if done.work >= work_max {
+                break;
+            }
+            let Some((key, cursor)) = self.list_gc.pop_front() else {
+                break;
+            };
+            let Some(state) = self.map.get_mut(&key) else {
+                self.list_gc_queued.remove(&key);
+                continue;
+            };
+            let c = state.collect_list(cursor, work_max - done.work, &stable);
+            // An empty pass (the list shrank under the cursor) still counts,
+            // so that a call ends.
+            done.work += c.work.max(1);
+            done.dropped += c.dropped;
+            if state.is_removable() {
+                self.map.remove(&key);
+                self.list_gc_queued.remove(&key);
+                continue;
+            }
+            if state.is_floor_only() {
+                if let Some(dot) = state.expiry().and_then(|e| e.floor_dot()) {
+                    self.tombstones.push_back((dot, key.clone()));
+                }
+            }
+            if state.list_tombstones() > 0 {
+                self.list_gc.push_back((key, c.cursor));
+            } else {
+                self.list_gc_queued.remove(&key);
+            }
+        }
+        done
+    }
+
+    /// Number of list tombstones kept, over every list (a pass over the
+    /// keyspace: for tests and tools).
+    pub fn list_tombstones(&self) -> usize {
+        self.map.values().map(KeyState::list_tombstones).sum()
     }
 
     /// Number of expiry tombstones waiting to be collected (some may have
@@ -260,14 +336,15 @@ impl Keyspace {
     }
 
     /// A digest of the whole keyspace, equal in two regions exactly when their
-    /// states are byte-identical in canonical form. Expiry tombstones (keys
-    /// reduced to a floor) are left out: each region collects them when it
-    /// learns every region has seen the expiry, at different times.
+    /// states are byte-identical in canonical form. Tombstones are left out
+    /// (keys reduced to an expiry floor, removed list elements, keys that
+    /// keep only those): each region collects them when they are stable
+    /// there, at different times (see [`KeyState::is_collectable`]).
     pub fn digest(&self) -> String {
         let mut keys: Vec<&Bytes> = self
             .map
             .iter()
-            .filter(|(_, s)| !s.is_floor_only())
+            .filter(|(_, s)| !s.is_collectable())
             .map(|(k, _)| k)
             .collect();
         keys.sort();

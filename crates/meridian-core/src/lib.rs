@@ -40,6 +40,7 @@ pub mod op;
 pub mod protocol;
 pub mod region;
 pub mod string;
+pub mod timing;
 pub mod vv;
 pub mod zset;
 

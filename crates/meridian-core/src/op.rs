@@ -162,8 +162,9 @@ pub enum OpBody {
     /// Changes the key's list.
     List(ListOp),
     /// Replaces the string values covered by `context` (a causal context
-    /// from MERIDIAN.SIBLINGS) with `value`, plus the values in `fold` (the
-    /// oldest siblings past [`crate::string::SIBLINGS_MAX`]).
+    /// from MERIDIAN.SIBLINGS) that the origin had seen (covered by `deps`
+    /// too) with `value`, plus the values in `fold` (the oldest siblings
+    /// past [`crate::string::SIBLINGS_MAX`]).
     Resolve {
         value: Bytes,
         context: VersionVector,

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context};
 use meridian_wan::RttMatrix;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Fewest regions: replication needs someone to replicate to.
@@ -42,14 +42,17 @@ pub struct DemoArgs {
     /// (data/rtt.csv).
     #[arg(long, default_value = DEFAULT_REGIONS, value_delimiter = ',')]
     pub regions: Vec<String>,
-    /// How long the workload runs, in seconds; 0 runs until Ctrl-C.
+    /// How long the demo runs, in seconds; 0 runs until Ctrl-C (or the
+    /// `quit` command).
     #[arg(long, default_value_t = 30)]
     pub duration: u64,
     /// Print the per-second lines to stderr and end stdout with one JSON
     /// object summarising the run.
     #[arg(long)]
     pub json: bool,
-    /// Target writes per second in each region (reads come on top).
+    /// Target writes per second in each region (reads come on top); 0 runs
+    /// no workload, so only your own commands change the data (with
+    /// `--duration 0`: a playground for redis-cli).
     #[arg(long, default_value_t = 2000)]
     pub rate: u64,
     /// Workload clients (connections) per region.
@@ -68,12 +71,24 @@ pub struct DemoArgs {
     /// one that is removed at the end.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Key pattern (glob) whose string keys keep concurrent writes as
+    /// siblings (`MERIDIAN.SIBLINGS`, `MERIDIAN.RESOLVE`); passed to every
+    /// region server. Repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub siblings: Vec<String>,
     /// Play a scripted story instead of the plain workload. london-fire:
     /// clients in London use a router next to eu-london; eu-london is
     /// killed halfway through --duration and later rebuilt. Needs eu-london
     /// and another region in --regions.
     #[arg(long, value_enum)]
     pub story: Option<Story>,
+    /// Run the control commands in FILE (one a line: cut, heal, kill,
+    /// restart, status, redis REGION CMD..., wait, sleep MS; see `help`
+    /// while the demo runs) instead of reading them from stdin; the demo
+    /// stops at the end of the script. A failing command stops it with an
+    /// error.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
     /// The `meridian` executable that runs the region servers (default:
     /// this program).
     #[arg(long, hide = true)]
@@ -121,6 +136,8 @@ pub struct Plan {
     pub duration: Option<Duration>,
     pub server_bin: PathBuf,
     pub story: Option<Story>,
+    /// `--script`: `(line number, text)` of each command, all parsed.
+    pub script: Option<Vec<(usize, String)>>,
 }
 
 impl Plan {
@@ -136,7 +153,7 @@ impl DemoArgs {
         let rtt = RttMatrix::builtin();
         let regions = check_regions(&self.regions, &rtt)?;
         check_range("--clients", self.clients as u64, 1, CLIENTS_MAX as u64)?;
-        check_range("--rate", self.rate, 1, RATE_MAX)?;
+        check_range("--rate", self.rate, 0, RATE_MAX)?;
         check_range("--keys", self.keys, 1, KEYS_MAX)?;
         check_range("--hot-keys", self.hot_keys, 1, HOT_KEYS_MAX)?;
         check_range("--duration", self.duration, 0, DURATION_S_MAX)?;
@@ -147,7 +164,17 @@ impl DemoArgs {
             if self.duration < STORY_DURATION_S_MIN {
                 bail!("--story london-fire needs --duration of at least {STORY_DURATION_S_MIN} s");
             }
+            if self.rate == 0 {
+                bail!("--story london-fire needs a workload: --rate of at least 1");
+            }
+            if self.script.is_some() {
+                bail!("--story plays its own script: leave out --script");
+            }
         }
+        let script = match &self.script {
+            Some(path) => Some(check_script(path, &regions)?),
+            None => None,
+        };
         let mut links = Vec::new();
         for from in &regions {
             for to in regions.iter().filter(|t| *t != from) {
@@ -172,8 +199,21 @@ impl DemoArgs {
             duration: (self.duration > 0).then(|| Duration::from_secs(self.duration)),
             server_bin,
             story: self.story,
+            script,
         })
     }
+}
+
+/// Reads the script and parses every command in it, so a typo fails
+/// before any region starts.
+fn check_script(path: &Path, regions: &[String]) -> anyhow::Result<Vec<(usize, String)>> {
+    let lines = crate::input::read_script(path)?;
+    let short = crate::report::short_names(regions);
+    for (n, text) in &lines {
+        crate::command::parse(text, regions, &short)
+            .with_context(|| format!("--script {}:{n}: {text}", path.display()))?;
+    }
+    Ok(lines)
 }
 
 fn check_range(flag: &str, v: u64, min: u64, max: u64) -> anyhow::Result<()> {
@@ -258,10 +298,30 @@ mod tests {
     #[test]
     fn limits_are_enforced() {
         assert!(plan(&["--clients", "0"]).is_err());
-        assert!(plan(&["--rate", "0"]).is_err());
+        assert_eq!(plan(&["--rate", "0"]).unwrap().script, None);
+        assert!(plan(&["--rate", "200001"]).is_err());
         assert!(plan(&["--keys", "0"]).is_err());
         assert!(plan(&["--fsync", "sometimes"]).is_err());
         assert_eq!(plan(&["--duration", "0"]).unwrap().duration, None);
+    }
+
+    #[test]
+    fn scripts_are_checked_before_anything_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.txt");
+        std::fs::write(&good, "cut ue\nredis eu-west SADD s x\nheal\nwait\n").unwrap();
+        let path = good.to_str().unwrap();
+        let p = plan(&["--script", path]).unwrap();
+        assert_eq!(p.script.map(|s| s.len()), Some(4));
+        let bad = dir.path().join("bad.txt");
+        std::fs::write(&bad, "heal\n\ncut mars-north\n").unwrap();
+        let e = plan(&["--script", bad.to_str().unwrap()]).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("bad.txt:3") && msg.contains("us-east"),
+            "{msg}"
+        );
+        assert!(plan(&["--script", "/no/such/script"]).is_err());
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct RegionSpec<'a> {
     pub data: PathBuf,
     pub log: PathBuf,
     pub fsync: &'a str,
+    /// `--siblings` patterns.
+    pub siblings: &'a [String],
     pub cluster: &'a str,
     pub secret: &'a str,
 }
@@ -60,6 +62,10 @@ impl RegionProcess {
             "--cluster".into(),
             spec.cluster.into(),
         ];
+        for pattern in spec.siblings {
+            args.push("--siblings".into());
+            args.push(pattern.clone());
+        }
         for (name, addr) in &spec.peers {
             args.push("--peer".into());
             args.push(format!("{name}={addr}"));

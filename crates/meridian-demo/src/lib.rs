@@ -22,12 +22,22 @@
 //! * [`report`]: the per-second line, the summary table, the JSON.
 //! * `story`: `--story london-fire`, a router next to eu-london, the
 //!   region killed and rebuilt, the clients' failover measured.
+//! * `command`, `input`, `control`: the commands typed while the demo
+//!   runs (or read from `--script FILE`): cut and heal links, kill and
+//!   restart regions, send a command to a region, wait for convergence,
+//!   status. With `--rate 0 --duration 0` the demo is a playground: no
+//!   workload, only the user's commands.
+//! * `reply`: replies printed as `redis-cli` prints them.
 
 pub mod args;
 mod child;
+mod command;
+mod control;
+mod input;
 mod measure;
 mod out;
 mod probe;
+mod reply;
 pub mod report;
 mod signals;
 mod story;
@@ -39,6 +49,9 @@ pub use report::{BeforeAfter, CounterCheck, LinkLag, StoryFigures, Summary};
 
 use anyhow::{bail, Context};
 use args::Plan;
+use command::Command;
+use control::{Control, Outcome};
+use input::{Commands, Line};
 use out::Out;
 use signals::Signals;
 use std::sync::atomic::Ordering;
@@ -69,7 +82,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 r = world.wait_links(&out) => r?,
                 _ = signals.recv() => bail!("interrupted while waiting for the replication links"),
             }
-            describe(&plan, &args, &out, &world);
+            describe(&plan, &args, &out, &world, &Commands::Stdin(None));
             story::london_fire(&plan, &args, &out, &mut world, &mut signals).await
         }
         None => session(&plan, &args, &out, &mut world, &mut signals).await,
@@ -98,6 +111,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 }
 
+/// How the session's run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// `--duration` passed.
+    Duration,
+    /// Ctrl-C or SIGTERM.
+    Signal,
+    /// The `quit` command.
+    Quit,
+    /// The end of `--script`.
+    ScriptEnd,
+}
+
 /// Everything between a started world and its summary.
 async fn session(
     plan: &Plan,
@@ -110,7 +136,11 @@ async fn session(
         r = world.wait_links(out) => r?,
         _ = signals.recv() => bail!("interrupted while waiting for the replication links"),
     }
-    describe(plan, args, out, world);
+    let mut commands = match (&plan.script, &args.script) {
+        (Some(lines), Some(path)) => Commands::script(lines, path),
+        _ => Commands::stdin(),
+    };
+    describe(plan, args, out, world, &commands);
     measure::reset_lag(world).await?;
     let keys = KeySpace {
         prefix: format!("demo:{:08x}:", rand::random::<u32>()),
@@ -122,19 +152,48 @@ async fn session(
         .iter()
         .map(|r| (r.region.clone(), r.listen))
         .collect();
-    let load = Workload::start(&addrs, args.clients, args.rate, &keys).await?;
+    let load = match args.rate {
+        0 => None,
+        rate => Some(Workload::start(&addrs, args.clients, rate, &keys).await?),
+    };
     let started = Instant::now();
-    let monitored = monitor(plan, out, world, &load, signals).await;
-    let counters = load.counters.clone();
-    let first_error = load.first_error.clone();
-    load.stop().await;
-    let duration = started.elapsed();
-    let interrupted = monitored?;
-    if interrupted {
-        out.say("stopping the workload (Ctrl-C again to skip the convergence check)");
+    let short = report::short_names(&plan.regions);
+    let control = Control::new(
+        &plan.regions,
+        &short,
+        measure::CONVERGE_TIMEOUT_BASE + plan.delay_max(),
+        load.is_some(),
+    );
+    let ctx = Ctx {
+        plan,
+        out,
+        control: &control,
+        short: &short,
+        script: plan.script.is_some(),
+    };
+    let monitored = monitor(&ctx, world, load.as_ref(), signals, &mut commands).await;
+    let (counters, first_error) = match &load {
+        Some(l) => (l.counters.clone(), l.first_error.clone()),
+        None => Default::default(),
+    };
+    if let Some(l) = load {
+        l.stop().await;
     }
+    let duration = started.elapsed();
+    let stop = monitored?;
+    if stop == Stop::Signal {
+        let what = if args.rate > 0 {
+            "stopping the workload"
+        } else {
+            "stopping"
+        };
+        out.say(&format!(
+            "{what} (Ctrl-C again to skip the convergence check)"
+        ));
+    }
+    restore(plan, out, world, signals).await?;
     let mut s = converge(plan, out, world, signals).await?;
-    s.interrupted = interrupted;
+    s.interrupted = stop == Stop::Signal;
     s.duration_s = duration.as_secs_f64();
     add_workload(&mut s, plan, &counters);
     s.counters.values = measure::sums(world, &keys.counters()).await?;
@@ -153,6 +212,34 @@ async fn session(
         ));
     }
     Ok(s)
+}
+
+/// Heals every cut link and restarts every killed region, saying so: the
+/// convergence check needs every region up and reachable.
+async fn restore(
+    plan: &Plan,
+    out: &Out,
+    world: &mut World,
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
+    let cut = world.cut_links().len();
+    if cut > 0 {
+        world.heal_all();
+        out.say(&format!(
+            "healing the {cut} cut replication link(s) before the convergence check"
+        ));
+    }
+    for i in world.killed() {
+        let name = &plan.regions[i];
+        out.say(&format!(
+            "restarting {name} (killed) from its disk before the convergence check"
+        ));
+        tokio::select! {
+            r = world.restart_region(i) => r.with_context(|| format!("restart {name}"))?,
+            _ = signals.recv() => bail!("interrupted while restarting {name}"),
+        }
+    }
+    Ok(())
 }
 
 /// Waits for every region to apply every op, then compares digests: the
@@ -221,10 +308,15 @@ fn round3(x: f64) -> f64 {
 }
 
 /// Prints where everything is, before the workload starts.
-fn describe(plan: &Plan, args: &DemoArgs, out: &Out, world: &World) {
-    let mut s = String::from("regions (try: redis-cli -p PORT):\n");
+fn describe(plan: &Plan, args: &DemoArgs, out: &Out, world: &World, commands: &Commands) {
+    let mut s = String::from("regions, each a Redis server for any client:\n");
     for r in &world.regions {
-        s.push_str(&format!("  {:<14} {}\n", r.region, r.listen));
+        s.push_str(&format!(
+            "  {:<14} {:<21} redis-cli -p {}\n",
+            r.region,
+            r.listen,
+            r.listen.port()
+        ));
     }
     s.push_str("replication links, injected one-way delay (half the measured round trip):\n");
     for l in &plan.links {
@@ -243,14 +335,30 @@ fn describe(plan: &Plan, args: &DemoArgs, out: &Out, world: &World) {
         "data and logs in {} ({fate})\n",
         world.dir().display()
     ));
-    let until = match plan.duration {
+    let mut until = match plan.duration {
         Some(d) => format!("for {} s (Ctrl-C stops early)", d.as_secs()),
         None => "until Ctrl-C".to_string(),
     };
-    s.push_str(&format!(
-        "workload {until}: {} clients and {} writes/s per region (reads on top), {} own keys per region, {} hot keys and {} counters written by every region\n",
-        args.clients, args.rate, args.keys, args.hot_keys, args.hot_keys
-    ));
+    if let Some(path) = &args.script {
+        until = format!("{until}, or until the script {} ends", path.display());
+    } else if commands.is_open() {
+        until.push_str(" or quit");
+    }
+    if args.rate == 0 {
+        s.push_str(&format!(
+            "runs {until}, with no workload (--rate 0): only your own commands change the data\n"
+        ));
+    } else {
+        s.push_str(&format!(
+            "workload {until}: {} clients and {} writes/s per region (reads on top), {} own keys per region, {} hot keys and {} counters written by every region\n",
+            args.clients, args.rate, args.keys, args.hot_keys, args.hot_keys
+        ));
+    }
+    if commands.is_terminal() {
+        s.push_str("type commands here: cut REGION, heal, kill REGION, restart REGION, status, redis REGION CMD..., wait, help, quit\n");
+    } else if commands.is_piped() && args.script.is_none() {
+        s.push_str("reading commands from stdin (help lists them)\n");
+    }
     let short = report::short_names(&plan.regions);
     let legend: Vec<String> = short
         .iter()
@@ -258,60 +366,139 @@ fn describe(plan: &Plan, args: &DemoArgs, out: &Out, world: &World) {
         .filter(|(s, r)| s != r)
         .map(|(s, r)| format!("{s}={r}"))
         .collect();
-    s.push_str(
-        "each second: acknowledged ops/s per region, lag p50/p99 per link (cumulative since start)",
-    );
+    if args.rate == 0 {
+        s.push_str("a line whenever replication lag, a cut or a kill changes: lag p50/p99 per link (cumulative since start)");
+    } else {
+        s.push_str(
+            "each second: acknowledged ops/s per region, lag p50/p99 per link (cumulative since start)",
+        );
+    }
     if !legend.is_empty() {
         s.push_str(&format!(" [{}]", legend.join(" ")));
     }
     out.say(&s);
 }
 
-/// Prints a line per second until the duration has passed (`Ok(false)`)
-/// or a stop request comes (`Ok(true)`). Fails if a region dies.
+/// What the monitor loop shares with the commands it runs.
+struct Ctx<'a> {
+    plan: &'a Plan,
+    out: &'a Out,
+    control: &'a Control,
+    short: &'a [String],
+    /// Commands come from `--script`: a failing one ends the demo.
+    script: bool,
+}
+
+/// Prints a line per second (without a workload: only when it changes)
+/// and runs the commands that come, until the duration has passed, a stop
+/// request, `quit` or the end of the script. Fails if a region dies (other
+/// than by `kill`), or a script command fails.
 async fn monitor(
-    plan: &Plan,
-    out: &Out,
+    ctx: &Ctx<'_>,
     world: &mut World,
-    load: &Workload,
+    load: Option<&Workload>,
     signals: &mut Signals,
-) -> anyhow::Result<bool> {
+    commands: &mut Commands,
+) -> anyhow::Result<Stop> {
     let started = Instant::now();
-    let end = plan.duration.map(|d| started + d);
-    let short = report::short_names(&plan.regions);
+    let end = ctx.plan.duration.map(|d| started + d);
     let mut tick =
         tokio::time::interval_at(started + Duration::from_secs(1), Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_ops: Vec<u64> = vec![0; plan.regions.len()];
+    let mut last_ops: Vec<u64> = vec![0; ctx.plan.regions.len()];
     let mut last_at = started;
+    let mut last_shown = String::new();
+    let echo = !commands.is_terminal();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = sleep_until(end) => return Ok(false),
-            _ = signals.recv() => return Ok(true),
+            _ = sleep_until(end) => return Ok(Stop::Duration),
+            _ = signals.recv() => return Ok(Stop::Signal),
+            line = commands.next() => {
+                let stop = match line {
+                    Line::ScriptEnd => Some(Stop::ScriptEnd),
+                    Line::TooLong { at } => {
+                        let e = format!("{at}: line longer than {} bytes, ignored", input::LINE_BYTES_MAX);
+                        ctx.out.say(&format!("error: {e}"));
+                        None
+                    }
+                    Line::Text { at, text } => execute(ctx, world, signals, &at, &text, echo).await?,
+                };
+                match stop {
+                    Some(s) => return Ok(s),
+                    None => continue,
+                }
+            }
         }
         world.check_alive()?;
         let now = Instant::now();
         let secs = (now - last_at).as_secs_f64().max(f64::EPSILON);
         last_at = now;
-        let ops: Vec<f64> = load
-            .counters
-            .iter()
-            .zip(last_ops.iter_mut())
-            .map(|(c, last)| {
-                let n = c.ops.load(Ordering::Relaxed);
-                let rate = (n - *last) as f64 / secs;
-                *last = n;
-                rate
-            })
-            .collect();
+        let ops: Vec<f64> = match load {
+            Some(load) => load
+                .counters
+                .iter()
+                .zip(last_ops.iter_mut())
+                .map(|(c, last)| {
+                    let n = c.ops.load(Ordering::Relaxed);
+                    let rate = (n - *last) as f64 / secs;
+                    *last = n;
+                    rate
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let lag: Vec<_> = measure::lag_per_link(world)
             .await?
             .into_iter()
             .map(|r| (r.from, r.to, r.lag.p50_ms, r.lag.p99_ms))
             .collect();
         let elapsed = (now - started).as_secs_f64().round() as u64;
-        out.say(&report::second_line(elapsed, &short, &ops, &lag));
+        let line = report::second_line(elapsed, ctx.short, &ops, &lag)
+            + &report::faults(ctx.short, &world.cut_links(), &world.killed());
+        // Without a workload, only changes are worth a line.
+        let shown = line
+            .split_once(']')
+            .map_or("", |(_, rest)| rest)
+            .to_string();
+        if load.is_some() || shown != last_shown {
+            ctx.out.say(&line);
+            last_shown = shown;
+        }
+    }
+}
+
+/// Runs one command line. Returns how the session stops, if it does. A
+/// bad or failing command prints a one-line error, or with `--script`
+/// ends the demo with that error.
+async fn execute(
+    ctx: &Ctx<'_>,
+    world: &mut World,
+    signals: &mut Signals,
+    at: &str,
+    text: &str,
+    echo: bool,
+) -> anyhow::Result<Option<Stop>> {
+    let parsed = command::parse(text, &ctx.plan.regions, ctx.short);
+    // `redis` prints its own `region> ...` line.
+    if echo && !matches!(parsed, Ok(None) | Ok(Some(Command::Redis { .. }))) {
+        ctx.out.say(&format!("> {text}"));
+    }
+    let ran = match parsed {
+        Ok(None) => return Ok(None),
+        Ok(Some(cmd)) => ctx.control.run(cmd, ctx.out, world, signals).await,
+        Err(e) => Err(e),
+    };
+    match ran {
+        Ok(Outcome::Continue) => Ok(None),
+        Ok(Outcome::Quit) => Ok(Some(Stop::Quit)),
+        Ok(Outcome::Interrupted) => Ok(Some(Stop::Signal)),
+        Err(e) if ctx.script => Err(e.context(format!("{at}: {text}"))),
+        Err(e) => {
+            let one_line = format!("{e:#}").replace('\n', " ");
+            ctx.out.say(&format!("error: {one_line}"));
+            Ok(None)
+        }
     }
 }
 

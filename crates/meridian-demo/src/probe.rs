@@ -3,6 +3,7 @@
 use anyhow::{anyhow, bail, Context};
 use redis::aio::MultiplexedConnection;
 use redis::Value;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -51,6 +52,22 @@ pub fn peer_links(info: &str) -> Vec<(String, String)> {
             let (name, rest) = l.strip_prefix("peer_")?.split_once(':')?;
             let state = rest.split(',').find_map(|kv| kv.strip_prefix("link="))?;
             Some((name.to_string(), state.trim().to_string()))
+        })
+        .collect()
+}
+
+/// `(peer, {field: value})` from the `peer_<name>:k=v,k=v,...` lines of
+/// INFO replication (`link`, `ops_behind`, `lag_ms`, `lag_p99_ms`, ...).
+pub fn peer_fields(info: &str) -> Vec<(String, BTreeMap<String, String>)> {
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("peer_")?.split_once(':')?;
+            let fields = rest
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect();
+            Some((name.to_string(), fields))
         })
         .collect()
 }
@@ -140,6 +157,11 @@ mod tests {
                 ("ap-southeast".to_string(), "connecting".to_string())
             ]
         );
+        let peers = peer_fields(INFO);
+        assert_eq!(peers[0].0, "us-east");
+        assert_eq!(peers[0].1["ops_behind"], "0");
+        assert_eq!(peers[1].1["link"], "connecting");
+        assert!(!peers[1].1.contains_key("ops_behind"));
     }
 
     #[test]

@@ -137,21 +137,32 @@ impl Summary {
         } else {
             "done"
         };
-        let _ = writeln!(
-            s,
-            "== summary: {} regions, workload ran {:.1} s ({how}) ==",
-            self.regions.len(),
-            self.duration_s
-        );
-        let _ = writeln!(
-            s,
-            "writes     {} acknowledged ({} reads, {} failed commands)",
-            self.writes, self.reads, self.errors
-        );
-        for r in &self.regions {
-            let w = self.writes_per_sec.get(r).copied().unwrap_or(0.0);
-            let o = self.ops_per_sec.get(r).copied().unwrap_or(0.0);
-            let _ = writeln!(s, "  {r:<14} {w:>8.0} writes/s {o:>8.0} ops/s");
+        // Without a workload (`--rate 0`) there are no per-region rates.
+        let workload = !self.ops_per_sec.is_empty();
+        if workload {
+            let _ = writeln!(
+                s,
+                "== summary: {} regions, workload ran {:.1} s ({how}) ==",
+                self.regions.len(),
+                self.duration_s
+            );
+            let _ = writeln!(
+                s,
+                "writes     {} acknowledged ({} reads, {} failed commands)",
+                self.writes, self.reads, self.errors
+            );
+            for r in &self.regions {
+                let w = self.writes_per_sec.get(r).copied().unwrap_or(0.0);
+                let o = self.ops_per_sec.get(r).copied().unwrap_or(0.0);
+                let _ = writeln!(s, "  {r:<14} {w:>8.0} writes/s {o:>8.0} ops/s");
+            }
+        } else {
+            let _ = writeln!(
+                s,
+                "== summary: {} regions, ran {:.1} s ({how}) without a workload ==",
+                self.regions.len(),
+                self.duration_s
+            );
         }
         let _ = writeln!(
             s,
@@ -159,6 +170,10 @@ impl Summary {
             self.conflicts
         );
         let c = &self.counters;
+        if !workload {
+            self.lag_table(&mut s);
+            return self.converged_line(s);
+        }
         let verdict = if c.ok {
             "no increment lost"
         } else {
@@ -172,6 +187,15 @@ impl Summary {
             values.join(", ")
         );
         self.lag_table(&mut s);
+        self.converged_line(s)
+    }
+
+    fn converged_line(&self, mut s: String) -> String {
+        let after = if self.ops_per_sec.is_empty() {
+            "the end of the run"
+        } else {
+            "the workload stopped"
+        };
         let digest = self
             .digest
             .values()
@@ -182,7 +206,7 @@ impl Summary {
         if self.converged {
             let _ = write!(
                 s,
-                "converged  yes: all {} regions hold identical state (digest {short}…), {:.0} ms after the workload stopped",
+                "converged  yes: all {} regions hold identical state (digest {short}…), {:.0} ms after {after}",
                 self.regions.len(),
                 self.converge_ms
             );
@@ -249,25 +273,68 @@ pub fn short_names(regions: &[String]) -> Vec<String> {
 }
 
 /// One per-second line: ops/s per region, then lag p50/p99 per link.
-/// `ops[i]` is region `i`'s ops/s; `lag` holds `(from, to, p50, p99)` by
-/// region index.
+/// `ops[i]` is region `i`'s ops/s (empty without a workload: no ops/s
+/// part); `lag` holds `(from, to, p50, p99)` by region index.
 pub fn second_line(
     elapsed_s: u64,
     short: &[String],
     ops: &[f64],
     lag: &[(usize, usize, f64, f64)],
 ) -> String {
-    let mut s = format!("[{elapsed_s:>4}s] ops/s");
-    for (name, o) in short.iter().zip(ops) {
-        let _ = write!(s, " {name} {o:.0}");
+    let mut s = format!("[{elapsed_s:>4}s]");
+    if !ops.is_empty() {
+        s.push_str(" ops/s");
+        for (name, o) in short.iter().zip(ops) {
+            let _ = write!(s, " {name} {o:.0}");
+        }
+        s.push_str(" |");
     }
-    s.push_str(" | lag p50/p99 ms");
+    s.push_str(" lag p50/p99 ms");
     for (from, to, p50, p99) in lag {
         let (Some(f), Some(t)) = (short.get(*from), short.get(*to)) else {
             continue;
         };
         let _ = write!(s, " {f}>{t} {p50:.1}/{p99:.1}");
     }
+    s
+}
+
+/// What is broken on purpose, for the end of the per-second line: empty
+/// if nothing, else e.g. ` | DOWN ew | CUT ue isolated, ew>as`. `cut`
+/// holds directed links `(from, to)` by region index; a region whose
+/// every link is cut shows as isolated.
+pub fn faults(short: &[String], cut: &[(usize, usize)], killed: &[usize]) -> String {
+    let mut s = String::new();
+    let name = |i: usize| short.get(i).map(String::as_str).unwrap_or("?");
+    if !killed.is_empty() {
+        let k: Vec<&str> = killed.iter().map(|i| name(*i)).collect();
+        let _ = write!(s, " | DOWN {}", k.join(" "));
+    }
+    if cut.is_empty() {
+        return s;
+    }
+    let n = short.len();
+    if cut.len() >= n * n.saturating_sub(1) {
+        s.push_str(" | CUT every link");
+        return s;
+    }
+    let isolated: Vec<usize> = (0..short.len())
+        .filter(|i| {
+            (0..short.len())
+                .filter(|j| j != i)
+                .all(|j| cut.contains(&(*i, j)) && cut.contains(&(j, *i)))
+        })
+        .collect();
+    let mut parts: Vec<String> = isolated
+        .iter()
+        .map(|i| format!("{} isolated", name(*i)))
+        .collect();
+    parts.extend(
+        cut.iter()
+            .filter(|(f, t)| !isolated.contains(f) && !isolated.contains(t))
+            .map(|(f, t)| format!("{}>{}", name(*f), name(*t))),
+    );
+    let _ = write!(s, " | CUT {}", parts.join(", "));
     s
 }
 
@@ -300,6 +367,25 @@ mod tests {
         assert_eq!(
             line,
             "[   3s] ops/s ue 2001 ew 1999 | lag p50/p99 ms ue>ew 38.4/39.2 ew>ue 38.5/39.0"
+        );
+    }
+
+    #[test]
+    fn quiet_line_and_faults() {
+        let short = names(&["ue", "ew", "as"]);
+        let line = second_line(7, &short, &[], &[(0, 1, 38.44, 39.21)]);
+        assert_eq!(line, "[   7s] lag p50/p99 ms ue>ew 38.4/39.2");
+        assert_eq!(faults(&short, &[], &[]), "");
+        let isolated_ue = [(0, 1), (0, 2), (1, 0), (2, 0)];
+        assert_eq!(faults(&short, &isolated_ue, &[]), " | CUT ue isolated");
+        let two = names(&["ew", "el"]);
+        assert_eq!(
+            faults(&two, &[(0, 1), (1, 0)], &[1]),
+            " | DOWN el | CUT every link"
+        );
+        assert_eq!(
+            faults(&short, &[(1, 2), (2, 1)], &[0]),
+            " | DOWN ue | CUT ew>as, as>ew"
         );
     }
 

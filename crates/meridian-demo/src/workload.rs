@@ -39,6 +39,10 @@ pub const PIPELINE_WRITES_MAX: u64 = 64;
 /// to stop; those still running after it are aborted.
 pub const STOP_TIMEOUT: Duration = REQUEST_TIMEOUT;
 
+/// Pause between attempts to reconnect to a region that went away (one
+/// killed with the `kill` command, until `restart`).
+pub const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+
 /// Largest INCRBY increment.
 const INCRBY_MAX: i64 = 10;
 
@@ -95,7 +99,11 @@ pub struct Workload {
 /// One client's settings.
 struct Client {
     region: String,
+    addr: std::net::SocketAddr,
     conn: MultiplexedConnection,
+    /// The connection failed: reconnect (at most every
+    /// [`RECONNECT_PAUSE`]) before sending more.
+    broken: Option<Instant>,
     writes_per_s: f64,
     keys: KeySpace,
     rng: StdRng,
@@ -122,7 +130,9 @@ impl Workload {
             for _ in 0..clients {
                 let c = Client {
                     region: region.clone(),
+                    addr: *addr,
                     conn: crate::probe::connect(*addr).await?,
+                    broken: None,
                     writes_per_s: rate as f64 / clients as f64,
                     keys: keys.clone(),
                     rng: StdRng::from_entropy(),
@@ -185,9 +195,38 @@ impl Client {
             if owed == 0 {
                 continue;
             }
+            paid += owed;
+            if !self.reconnected().await {
+                // The region is away: what falls due meanwhile fails.
+                self.counters[self.index]
+                    .errors
+                    .fetch_add(owed, Ordering::Relaxed);
+                continue;
+            }
             let batch = self.batch(owed);
             self.send(batch).await;
-            paid += owed;
+        }
+    }
+
+    /// Whether the connection is usable, reconnecting if it failed and
+    /// the pause since the last attempt is over.
+    async fn reconnected(&mut self) -> bool {
+        let Some(since) = self.broken else {
+            return true;
+        };
+        if since.elapsed() < RECONNECT_PAUSE {
+            return false;
+        }
+        match crate::probe::connect(self.addr).await {
+            Ok(c) => {
+                self.conn = c;
+                self.broken = None;
+                true
+            }
+            Err(_) => {
+                self.broken = Some(Instant::now());
+                false
+            }
         }
     }
 
@@ -206,7 +245,8 @@ impl Client {
         }
     }
 
-    fn failed(&self, b: &Batch, why: String) {
+    fn failed(&mut self, b: &Batch, why: String) {
+        self.broken = Some(Instant::now());
         let c = &self.counters[self.index];
         c.errors.fetch_add(b.writes + b.reads, Ordering::Relaxed);
         let mut first = self

@@ -61,6 +61,9 @@ pub struct World {
     pub regions: Vec<RegionProcess>,
     /// One monitoring connection per region, same order.
     pub conns: Vec<MultiplexedConnection>,
+    /// Regions killed on purpose ([`World::kill_region`]) and not yet
+    /// restarted, same order.
+    killed: Vec<bool>,
     wan: Option<Wan>,
     dir: DataDir,
 }
@@ -89,6 +92,7 @@ impl World {
             match start_once(plan, args, dir.path(), &secret).await {
                 Ok((regions, conns, wan)) => {
                     return Ok(World {
+                        killed: vec![false; regions.len()],
                         regions,
                         conns,
                         wan: Some(wan),
@@ -129,26 +133,16 @@ impl World {
         keep(&mut self.dir)
     }
 
-    /// Fails with the region's log tail if a server has exited.
+    /// Fails with the region's log tail if a server has exited, other than
+    /// one killed on purpose ([`World::kill_region`]).
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
-        for r in &mut self.regions {
-            if let Some(status) = r.exited() {
-                bail!(
-                    "region {} exited ({status}); its log {} ends with:\n{}",
-                    r.region,
-                    r.log.display(),
-                    r.log_tail()
-                );
-            }
-        }
-        Ok(())
+        self.check_alive_except(None)
     }
 
-    /// Like [`World::check_alive`], skipping region `skip` (one the demo
-    /// killed on purpose).
+    /// Like [`World::check_alive`], also skipping region `skip`.
     pub fn check_alive_except(&mut self, skip: Option<usize>) -> anyhow::Result<()> {
         for (i, r) in self.regions.iter_mut().enumerate() {
-            if Some(i) == skip {
+            if Some(i) == skip || self.killed[i] {
                 continue;
             }
             if let Some(status) = r.exited() {
@@ -163,24 +157,99 @@ impl World {
         Ok(())
     }
 
+    /// Whether region `i` was killed on purpose and not restarted.
+    pub fn is_killed(&self, i: usize) -> bool {
+        self.killed.get(i).copied().unwrap_or(false)
+    }
+
+    /// Indices of the regions killed on purpose and not restarted.
+    pub fn killed(&self) -> Vec<usize> {
+        (0..self.regions.len())
+            .filter(|i| self.killed[*i])
+            .collect()
+    }
+
+    /// Cuts the directed replication link `from -> to` (region indices):
+    /// its connections are dropped and new ones closed until healed.
+    pub fn cut_link(&self, from: usize, to: usize) -> anyhow::Result<()> {
+        let (f, t) = self.link_names(from, to)?;
+        self.wan()?.cut(f, t)?;
+        Ok(())
+    }
+
+    /// Heals the directed replication link `from -> to`.
+    pub fn heal_link(&self, from: usize, to: usize) -> anyhow::Result<()> {
+        let (f, t) = self.link_names(from, to)?;
+        self.wan()?.heal(f, t)?;
+        Ok(())
+    }
+
+    /// Whether the directed link `from -> to` is cut (false if unknown).
+    pub fn is_cut(&self, from: usize, to: usize) -> bool {
+        let (Some(f), Some(t)) = (self.regions.get(from), self.regions.get(to)) else {
+            return false;
+        };
+        self.wan
+            .as_ref()
+            .and_then(|w| w.link(&f.region, &t.region))
+            .is_some_and(|l| l.is_cut())
+    }
+
+    /// Every cut directed link as `(from, to)` region indices, sorted.
+    pub fn cut_links(&self) -> Vec<(usize, usize)> {
+        let n = self.regions.len();
+        (0..n)
+            .flat_map(|f| (0..n).map(move |t| (f, t)))
+            .filter(|(f, t)| f != t && self.is_cut(*f, *t))
+            .collect()
+    }
+
+    /// Heals every link.
+    pub fn heal_all(&self) {
+        if let Some(w) = &self.wan {
+            w.heal_all();
+        }
+    }
+
+    fn wan(&self) -> anyhow::Result<&Wan> {
+        self.wan
+            .as_ref()
+            .ok_or_else(|| anyhow!("the replication links are shut down"))
+    }
+
+    fn link_names(&self, from: usize, to: usize) -> anyhow::Result<(&str, &str)> {
+        match (self.regions.get(from), self.regions.get(to)) {
+            (Some(f), Some(t)) if from != to => Ok((&f.region, &t.region)),
+            _ => bail!("no replication link {from} -> {to}"),
+        }
+    }
+
     /// Kills region `i` with SIGKILL, as a fire would: no shutdown, no
     /// flush beyond what the fsync policy already did.
     pub fn kill_region(&mut self, i: usize) {
         self.regions[i].kill();
+        self.killed[i] = true;
     }
 
     /// Starts region `i` again from its data directory, waits until it
-    /// answers, and replaces its monitoring connection.
+    /// answers, and replaces its monitoring connection. On failure the
+    /// region is left killed (so the demo goes on without it).
     pub async fn restart_region(&mut self, i: usize) -> anyhow::Result<()> {
         self.regions[i].respawn()?;
-        match wait_ready(&mut self.regions[i]).await {
+        // From here on an exit is a failure again, not a kill.
+        self.killed[i] = false;
+        let failed = match wait_ready(&mut self.regions[i]).await {
             Ok(conn) => {
                 self.conns[i] = conn;
-                Ok(())
+                return Ok(());
             }
-            Err(Failure::PortTaken(r)) => bail!("region {r} found its port taken when restarting"),
-            Err(Failure::Other(e)) => Err(e),
-        }
+            Err(Failure::PortTaken(r)) => {
+                anyhow!("region {r} found its port taken when restarting")
+            }
+            Err(Failure::Other(e)) => e,
+        };
+        self.kill_region(i);
+        Err(failed)
     }
 
     /// Polls INFO replication until every region reports every peer link
@@ -292,6 +361,7 @@ async fn start_once(
             data: dir.join(name),
             log: dir.join(format!("{name}.log")),
             fsync: &args.fsync,
+            siblings: &args.siblings,
             cluster: CLUSTER,
             secret,
         };

@@ -35,9 +35,12 @@ pub const SEGMENT_BYTES_MIN: u64 = 64;
 /// peer that is only slightly behind never touches disk.
 pub const DEFAULT_TAIL_BYTES_MAX: usize = 64 * 1024 * 1024;
 
-/// Interval between fsyncs under [`FsyncPolicy::EverySec`], in milliseconds.
-/// This is the policy's promise: at most about this much acknowledged data is
-/// lost on power failure.
+/// The promise of [`FsyncPolicy::EverySec`], in milliseconds: at most about
+/// this much acknowledged data is lost on power failure (Redis' meaning of
+/// `appendfsync everysec`). The writer thread does better than it promises:
+/// it fsyncs written records back to back, whatever the policy, because
+/// replication ships only synced records; so normally what a power loss can
+/// lose is one or two fsyncs' worth, unless the disk stalls.
 pub const EVERYSEC_INTERVAL_MS: u64 = 1_000;
 
 /// Distance between sparse offset-index entries within a segment, in bytes.
@@ -50,17 +53,25 @@ pub const SPARSE_INDEX_INTERVAL_BYTES: u64 = 64 * 1024;
 /// records; a bigger record is read in one piece.
 pub const READ_CHUNK_BYTES: usize = 256 * 1024;
 
-/// When the writer makes records durable on disk.
+/// What "durable" means for client replies ([`crate::Log::wait_durable`]).
+///
+/// Whatever the policy, the writer thread fsyncs written records promptly
+/// (one fsync per group, back to back) and [`crate::Log::synced_lsn`]
+/// follows; replication ships only synced records. The policy decides only
+/// whether a reply waits for that fsync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
     /// fsync after every write batch, before records count as durable.
     /// Durable records survive power loss.
     Always,
-    /// fsync about once per [`EVERYSEC_INTERVAL_MS`]. Durable records survive a
-    /// process crash; power loss may lose up to about a second.
+    /// Durable once written to the OS; the fsync follows in the background.
+    /// Durable records survive a process crash; power loss may lose what was
+    /// acknowledged since the last fsync (promised: about
+    /// [`EVERYSEC_INTERVAL_MS`]; in practice one or two fsyncs).
     EverySec,
-    /// Never fsync except on close; the OS decides when to write back. Durable
-    /// records survive a process crash only.
+    /// As `EverySec` (accepted for Redis' `appendfsync no`): replies after
+    /// write(2), background fsync. It used to leave writeback to the OS; it
+    /// cannot now that replication waits for fsyncs.
     No,
 }
 

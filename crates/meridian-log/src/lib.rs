@@ -2,12 +2,15 @@
 //!
 //! Every write the server applies is encoded as an opaque record and appended
 //! here while the server holds its state lock, so LSN order is state order.
-//! Clients are answered once their record is durable ([`Log::wait_durable`]);
-//! replication links stream records to peers with [`Log::read_from`], from a
-//! bounded in-memory tail or, for a peer that is far behind, from disk.
+//! Clients are answered once their record is durable ([`Log::wait_durable`]:
+//! written, or fsynced under `always`); replication links stream only synced
+//! (fsynced) records to peers with [`Log::read_synced_from`], woken by
+//! [`Log::subscribe_synced`], from a bounded in-memory tail or, for a peer
+//! that is far behind, from disk.
 //!
 //! * [`config`]: [`LogConfig`], [`FsyncPolicy`] and the size limits.
-//! * [`Log`]: append, group commit by one writer thread, read back, truncate.
+//! * [`Log`]: append, group commit and prompt group fsync by one writer
+//!   thread, read back, truncate.
 //! * [`frame`]: the on-disk format (segment header, CRC-checked frames).
 //! * Recovery on open: a torn tail of the last segment is truncated; damage
 //!   anywhere else is an error (see [`Log::open`]).
@@ -18,7 +21,10 @@
 //! let log = Log::open(LogConfig::new("/var/lib/meridian/log", FsyncPolicy::EverySec), |_lsn, _rec| {})?;
 //! let lsn = log.append(b"SET k v")?;
 //! log.wait_durable(lsn).await?; // now reply to the client
-//! let recs = log.read_from(1, 1024, 256 * 1024)?;
+//! let recs = log.read_from(1, 1024, 256 * 1024)?; // written records
+//! log.wait_synced(lsn).await?; // fsynced: may be shipped to peers
+//! let ship = log.read_synced_from(1, 1024, 256 * 1024)?;
+//! # let _ = ship;
 //! # let _ = recs; Ok(()) }
 //! ```
 

@@ -5,6 +5,7 @@ use crate::config::{LogConfig, PENDING_BYTES_MAX, RECORD_BYTES_MAX};
 use crate::error::LogError;
 use crate::frame::{self, FrameCursor, FrameError, FRAME_HEADER_BYTES};
 use crate::recover;
+use crate::segment::{self, SegmentMeta};
 use crate::shared::{Counters, Pending, Shared};
 use crate::stats::LogStats;
 use crate::tail::{Collector, Tail};
@@ -16,16 +17,19 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
 use tokio::sync::watch;
 
 /// Name of the lock file that keeps two writers out of one directory.
 pub const LOCK_FILE_NAME: &str = "LOCK";
 
 /// An append-only, durable, segmented log of opaque records numbered by LSN
-/// (1, 2, 3, ... never reused). Appends go to memory; one writer thread
-/// group-commits them to disk. `Send + Sync`; share it behind the `Arc` that
-/// [`Log::open`] returns.
+/// (1, 2, 3, ... never reused). Appends go to memory; they are written to
+/// the OS in groups (by callers inline, or by the writer thread under
+/// `Always`) and fsynced in groups by the writer thread. Two watermarks say
+/// how far: [`Log::durable_lsn`] (written: survives a process crash; client
+/// replies wait for it) and [`Log::synced_lsn`] (fsynced: survives power
+/// loss; replication ships only this far). `Send + Sync`; share it behind
+/// the `Arc` that [`Log::open`] returns.
 pub struct Log {
     shared: Arc<Shared>,
     policy: FsyncPolicy,
@@ -45,8 +49,10 @@ impl Log {
     /// torn or corrupt tail of the **last** segment is truncated (the dropped
     /// byte count is logged); damage anywhere else fails with
     /// [`LogError::Corrupt`] (see the `recover` module docs). On error,
-    /// `replay` may already have seen a prefix of the log. Starts the writer
-    /// thread.
+    /// `replay` may already have seen a prefix of the log. Every recovered
+    /// segment is fsynced (a process crash may have left records written but
+    /// not synced), so all recovered records start out synced. Starts the
+    /// writer thread.
     pub fn open(cfg: LogConfig, mut replay: impl FnMut(u64, &[u8])) -> Result<Arc<Log>, LogError> {
         cfg.validate()?;
         fs::create_dir_all(&cfg.dir).map_err(|e| LogError::io("create dir", &cfg.dir, e))?;
@@ -58,11 +64,13 @@ impl Log {
             .expect("recovery yields a segment")
             .clone();
         let last_lsn = active.next_lsn() - 1;
+        sync_recovered(&cfg, &recovered.segments)?;
         let file = OpenOptions::new()
             .append(true)
             .open(&active.path)
             .map_err(|e| LogError::io("open", &active.path, e))?;
         let (durable_tx, _) = watch::channel(last_lsn);
+        let (synced_tx, _) = watch::channel(last_lsn);
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending {
                 buf: Vec::new(),
@@ -75,12 +83,15 @@ impl Log {
             last_lsn: AtomicU64::new(last_lsn),
             durable_lsn: AtomicU64::new(last_lsn),
             durable_tx,
+            synced_lsn: AtomicU64::new(last_lsn),
+            synced_tx,
             poisoned: AtomicBool::new(false),
             poison_reason: Mutex::new(None),
             segments: Mutex::new(recovered.segments),
             tail: Mutex::new(Tail::new(cfg.tail_bytes_max)),
             counters: Counters::default(),
             fail_next_write: AtomicBool::new(false),
+            hold_syncs: AtomicBool::new(false),
         });
         let writer = Writer {
             shared: shared.clone(),
@@ -92,7 +103,6 @@ impl Log {
             segment_first_lsn: active.first_lsn,
             segment_bytes: active.bytes,
             next_lsn: last_lsn + 1,
-            last_sync: Instant::now(),
             unsynced: false,
             unsynced_sealed: Vec::new(),
             scratch: Default::default(),
@@ -166,8 +176,23 @@ impl Log {
     /// LSN of the last durable record: written to the OS with write(2), and
     /// also fsynced when the policy is `Always`. Durable means it survives a
     /// process crash (SIGKILL); under `Always` it also survives power loss.
+    /// Client replies wait for it.
     pub fn durable_lsn(&self) -> u64 {
-        self.shared.durable_lsn.load(Ordering::Acquire)
+        self.shared.durable_lsn()
+    }
+
+    /// LSN of the last synced record: fsynced, so it survives power loss.
+    /// Never above [`Log::durable_lsn`]; equal to it under `Always`. Under
+    /// `EverySec` and `No` the writer thread fsyncs whatever is written but
+    /// not synced as soon as it is written (one fsync per group, back to
+    /// back), so it trails `durable_lsn` by about one fsync.
+    ///
+    /// Replication ships records only up to here
+    /// ([`Log::read_synced_from`]): an op a peer holds must never be lost by
+    /// its origin, or the origin would hand out its sequence number again
+    /// for a different op after a power loss.
+    pub fn synced_lsn(&self) -> u64 {
+        self.shared.synced_lsn()
     }
 
     /// LSN of the last appended record (0 if none ever).
@@ -233,11 +258,46 @@ impl Log {
         }
     }
 
+    /// Waits until `synced_lsn() >= lsn`, writing inline first under
+    /// `EverySec` and `No` (see [`Log::flush`]; the writer thread then
+    /// fsyncs). Returns an error if the log is poisoned first, or if `lsn`
+    /// was never appended.
+    pub async fn wait_synced(&self, lsn: u64) -> Result<(), LogError> {
+        if self.synced_lsn() >= lsn {
+            return Ok(());
+        }
+        let last = self.last_lsn();
+        if lsn > last {
+            return Err(LogError::NotAppended { lsn, last });
+        }
+        if self.policy != FsyncPolicy::Always {
+            self.flush()?;
+        }
+        let shared = &*self.shared;
+        let mut rx = shared.synced_tx.subscribe();
+        // As in `wait_durable`, the channel cannot close while `self` lives.
+        let _ = rx
+            .wait_for(|&synced| synced >= lsn || shared.is_poisoned())
+            .await;
+        if self.synced_lsn() >= lsn {
+            Ok(())
+        } else {
+            Err(LogError::Poisoned(shared.poison_reason()))
+        }
+    }
+
     /// A receiver of `durable_lsn()`, updated after every write batch, for
-    /// tasks that stream new records. (It is also nudged, without a new value,
-    /// when the log is poisoned; check [`Log::stats`].)
+    /// tasks that follow what is written. (It is also nudged, without a new
+    /// value, when the log is poisoned; check [`Log::stats`].)
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.shared.durable_tx.subscribe()
+    }
+
+    /// A receiver of `synced_lsn()`, updated after every fsync, for tasks
+    /// that stream synced records to peers (see [`Log::read_synced_from`]).
+    /// Also nudged, without a new value, when the log is poisoned.
+    pub fn subscribe_synced(&self) -> watch::Receiver<u64> {
+        self.shared.synced_tx.subscribe()
     }
 
     /// Reads durable records with LSN >= `from`: at most `max_records`, and
@@ -253,7 +313,30 @@ impl Log {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<Vec<(u64, Bytes)>, LogError> {
-        let durable = self.durable_lsn();
+        self.read_up_to(from, self.durable_lsn(), max_records, max_bytes)
+    }
+
+    /// As [`Log::read_from`], but only synced records (LSN at most
+    /// [`Log::synced_lsn`]): what replication may ship. Returns an empty vec
+    /// when `from > synced_lsn()`.
+    pub fn read_synced_from(
+        &self,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Bytes)>, LogError> {
+        self.read_up_to(from, self.synced_lsn(), max_records, max_bytes)
+    }
+
+    /// Reads records from `from` to `durable` (a watermark read before, so
+    /// every record up to it is in the tail or on disk).
+    fn read_up_to(
+        &self,
+        from: u64,
+        durable: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Bytes)>, LogError> {
         let first = self.first_lsn();
         if from < first {
             return Err(LogError::Truncated {
@@ -393,6 +476,7 @@ impl Log {
             last_fsync_micros: c.last_fsync_micros.load(Ordering::Relaxed),
             first_lsn,
             durable_lsn: self.durable_lsn(),
+            synced_lsn: self.synced_lsn(),
             last_lsn: self.last_lsn(),
             poisoned: self.shared.is_poisoned(),
         }
@@ -419,6 +503,11 @@ impl Log {
             self.last_lsn(),
             "close must leave every appended record durable"
         );
+        assert_eq!(
+            self.synced_lsn(),
+            self.last_lsn(),
+            "close must leave every appended record synced"
+        );
         Ok(())
     }
 
@@ -426,6 +515,17 @@ impl Log {
     #[doc(hidden)]
     pub fn inject_write_failure(&self) {
         self.shared.fail_next_write.store(true, Ordering::Release);
+    }
+
+    /// Test hook: while `hold` is true the writer thread starts no fsync
+    /// under `EverySec` and `No`, so `synced_lsn()` stays where it is while
+    /// records are written (`close` still fsyncs everything).
+    #[doc(hidden)]
+    pub fn hold_syncs(&self, hold: bool) {
+        self.shared.hold_syncs.store(hold, Ordering::Release);
+        if !hold {
+            self.shared.wake_writer();
+        }
     }
 }
 
@@ -435,6 +535,20 @@ impl Drop for Log {
             tracing::error!(error = %e, "closing log on drop failed");
         }
     }
+}
+
+/// fsyncs every recovered segment and the directory. A process crash under
+/// `EverySec` or `No` can leave records written but not fsynced, and
+/// recovery reads them back from the page cache; they are about to count as
+/// synced (and be shipped to peers), so they must survive a power loss that
+/// follows the restart. A file with nothing dirty syncs quickly.
+fn sync_recovered(cfg: &LogConfig, segments: &[SegmentMeta]) -> Result<(), LogError> {
+    for seg in segments {
+        File::open(&seg.path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| LogError::io("fsync", &seg.path, e))?;
+    }
+    segment::sync_dir(&cfg.dir)
 }
 
 fn lock_dir(cfg: &LogConfig) -> Result<File, LogError> {

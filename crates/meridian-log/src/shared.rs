@@ -41,8 +41,12 @@ pub(crate) struct Shared {
     /// Appenders sleep on this while the pending buffer is full.
     pub space: Condvar,
     pub last_lsn: AtomicU64,
+    /// Written to the OS (`write(2)`): survives a process crash.
     pub durable_lsn: AtomicU64,
     pub durable_tx: watch::Sender<u64>,
+    /// fsynced: survives power loss. Never above `durable_lsn`.
+    pub synced_lsn: AtomicU64,
+    pub synced_tx: watch::Sender<u64>,
     pub poisoned: AtomicBool,
     pub poison_reason: Mutex<Option<String>>,
     pub segments: Mutex<Vec<SegmentMeta>>,
@@ -50,6 +54,9 @@ pub(crate) struct Shared {
     pub counters: Counters,
     /// Test hook: the next write fails.
     pub fail_next_write: AtomicBool,
+    /// Test hook: the writer thread starts no fsync (`EverySec`, `No`)
+    /// until cleared; `close` still fsyncs.
+    pub hold_syncs: AtomicBool,
 }
 
 impl Shared {
@@ -77,6 +84,30 @@ impl Shared {
         }
         self.space.notify_all();
         self.durable_tx.send_modify(|_| {});
+        self.synced_tx.send_modify(|_| {});
+    }
+
+    pub(crate) fn durable_lsn(&self) -> u64 {
+        self.durable_lsn.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn synced_lsn(&self) -> u64 {
+        self.synced_lsn.load(Ordering::Acquire)
+    }
+
+    /// True if the writer thread has records to fsync (written, not synced)
+    /// and is allowed to.
+    pub(crate) fn sync_due(&self) -> bool {
+        !self.hold_syncs.load(Ordering::Acquire) && self.durable_lsn() > self.synced_lsn()
+    }
+
+    /// Wakes the writer thread if it sleeps: called after records were
+    /// written inline, so it fsyncs them. Takes the pending lock first,
+    /// which the thread holds from checking for work until it sleeps, so
+    /// the wakeup cannot fall in between and be lost.
+    pub(crate) fn wake_writer(&self) {
+        drop(self.pending.lock());
+        self.work.notify_one();
     }
 
     /// Makes records up to `lsn` visible as durable.
@@ -87,5 +118,18 @@ impl Shared {
         );
         self.durable_lsn.store(lsn, Ordering::Release);
         self.durable_tx.send_replace(lsn);
+    }
+
+    /// Makes records up to `lsn` visible as synced (fsynced). Only records
+    /// already durable (written) can be synced, and the watermark never goes
+    /// back.
+    pub(crate) fn publish_synced(&self, lsn: u64) {
+        assert!(
+            lsn <= self.durable_lsn.load(Ordering::Acquire),
+            "synced LSN {lsn} must not pass the durable LSN"
+        );
+        if self.synced_lsn.fetch_max(lsn, Ordering::AcqRel) < lsn {
+            self.synced_tx.send_replace(lsn);
+        }
     }
 }

@@ -23,8 +23,10 @@ pub struct LogStats {
     pub last_fsync_micros: u64,
     /// Oldest retained LSN.
     pub first_lsn: u64,
-    /// Last durable LSN.
+    /// Last durable LSN (written to the OS).
     pub durable_lsn: u64,
+    /// Last synced LSN (fsynced; what replication ships).
+    pub synced_lsn: u64,
     /// Last appended LSN.
     pub last_lsn: u64,
     /// Whether a write or fsync failed (see [`crate::LogError::Poisoned`]).

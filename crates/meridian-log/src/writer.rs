@@ -1,6 +1,7 @@
-//! The writer thread: group commit of pending records to the active segment.
+//! The writer thread: group commit of pending records to the active segment,
+//! and the fsyncs that make written records *synced*.
 
-use crate::config::{FsyncPolicy, EVERYSEC_INTERVAL_MS, PENDING_RETAIN_BYTES_MAX};
+use crate::config::{FsyncPolicy, PENDING_RETAIN_BYTES_MAX};
 use crate::error::LogError;
 use crate::segment::{self, SegmentMeta};
 use crate::shared::Shared;
@@ -38,10 +39,10 @@ pub(crate) struct Writer {
     pub segment_bytes: u64,
     /// LSN of the next record to write.
     pub next_lsn: u64,
-    pub last_sync: Instant,
-    /// Bytes were written since the last fsync.
+    /// Bytes were written to the active segment since the last fsync began.
     pub unsynced: bool,
-    /// Segments sealed without an fsync (policy `No`); `close` fsyncs them.
+    /// Segments sealed without an fsync (`EverySec`, `No`); the next fsync
+    /// of the writer thread syncs them and the directory.
     pub unsynced_sealed: Vec<PathBuf>,
     /// Reused buffers for taking pending records.
     pub scratch: Batch,
@@ -58,24 +59,43 @@ impl Drop for PanicGuard {
     }
 }
 
-/// The writer thread. Under `Always` it does every write and fsync (group
-/// commit: one write and one fsync for everything pending). Under
-/// `EverySec` and `No`, callers write inline ([`Writer::flush`]) and the
-/// thread only fsyncs once a second (outside the writer lock, on a second
-/// handle to the file, so writers never wait for an fsync) and writes what
-/// nobody flushed.
+/// What woke the writer thread.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// Records wait to be written (`Always`: every append; other policies:
+    /// records nobody flushed for [`IDLE_FLUSH_MS`]).
+    Write,
+    /// Records are written but not fsynced (`EverySec`, `No`).
+    Sync,
+    /// `close`: write and fsync everything, then exit.
+    Close,
+}
+
+/// The writer thread.
+///
+/// Under `Always` it does every write and fsync (group commit: one write and
+/// one fsync for everything pending, under the writer lock), so durable and
+/// synced move together.
+///
+/// Under `EverySec` and `No`, callers write inline ([`Writer::flush`]; their
+/// clients are answered once the records are written) and wake this thread,
+/// which fsyncs as soon as anything written is not yet synced: one fsync per
+/// group of writes, back to back, whatever the policy, because replication
+/// ships only synced records (a region must never ship a record it can lose
+/// in a power loss, see `Log::synced_lsn`). The fsync runs outside the writer
+/// lock, on a second handle to the file, so writers never wait for it; it
+/// covers what was written when it began, and records written meanwhile wait
+/// for the next one. The thread also writes what nobody flushed.
 pub(crate) fn run(writer: Arc<Mutex<Writer>>, shared: Arc<Shared>, policy: FsyncPolicy) {
     let _guard = PanicGuard(shared.clone());
     loop {
-        let deadline = writer.lock().sync_deadline();
-        let closing = wait_for_work(&shared, policy, deadline);
+        let work = wait_for_work(&shared, policy);
         let mut w = writer.lock();
-        let result = w
-            .flush()
-            .and_then(|_| if closing { w.step_close() } else { Ok(None) });
-        let result = match result {
-            Ok(None) if !closing => w.begin_periodic_sync(),
-            other => other,
+        let result = match work {
+            Work::Close => w.flush().and_then(|_| w.step_close()).map(|_| None),
+            Work::Write if policy == FsyncPolicy::Always => w.flush().map(|_| None),
+            Work::Write => w.flush().and_then(|_| w.begin_sync()),
+            Work::Sync => w.begin_sync(),
         };
         drop(w);
         match result {
@@ -84,6 +104,7 @@ pub(crate) fn run(writer: Arc<Mutex<Writer>>, shared: Arc<Shared>, policy: Fsync
                     shared.poison(format!("fsync: {e}"));
                     return;
                 }
+                shared.publish_synced(sync.lsn);
             }
             Ok(None) => {}
             Err(e) => {
@@ -91,58 +112,53 @@ pub(crate) fn run(writer: Arc<Mutex<Writer>>, shared: Arc<Shared>, policy: Fsync
                 return;
             }
         }
-        if closing {
+        if work == Work::Close {
             return;
         }
     }
 }
 
-/// Sleeps until there is work for the thread: pending records (`Always`),
-/// the idle-flush tick (other policies), an fsync deadline, or close.
-/// Returns whether the log is closing.
-fn wait_for_work(shared: &Shared, policy: FsyncPolicy, deadline: Option<Instant>) -> bool {
+/// Sleeps until there is work for the thread (see [`Work`]).
+fn wait_for_work(shared: &Shared, policy: FsyncPolicy) -> Work {
     let mut p = shared.pending.lock();
+    let mut tick = Instant::now() + Duration::from_millis(IDLE_FLUSH_MS);
     loop {
         if p.closing {
-            return true;
-        }
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            return false;
+            return Work::Close;
         }
         if policy == FsyncPolicy::Always {
             if !p.offsets.is_empty() {
-                return false;
+                return Work::Write;
             }
-            match deadline {
-                Some(d) => {
-                    shared.work.wait_until(&mut p, d);
-                }
-                None => shared.work.wait(&mut p),
-            }
-        } else {
+            shared.work.wait(&mut p);
+            continue;
+        }
+        // Checked under the pending lock, which `Shared::wake_writer` takes
+        // before notifying: a write published after this check wakes us.
+        if shared.sync_due() {
+            return Work::Sync;
+        }
+        if shared.work.wait_until(&mut p, tick).timed_out() {
             if !p.offsets.is_empty() {
-                return false;
+                return Work::Write;
             }
-            let tick = now + Duration::from_millis(IDLE_FLUSH_MS);
-            let until = deadline.map_or(tick, |d| d.min(tick));
-            // Return on every tick: callers write inline, so whether an
-            // fsync is due changes without this thread seeing any record,
-            // and the deadline must be recomputed by the caller.
-            shared.work.wait_until(&mut p, until);
-            return p.closing;
+            tick = Instant::now() + Duration::from_millis(IDLE_FLUSH_MS);
         }
     }
 }
 
 /// What the writer thread fsyncs outside the writer lock.
-struct PeriodicSync {
+struct PendingSync {
+    /// A second handle to the active segment.
     file: File,
+    /// Segments sealed since the last fsync began.
     sealed: Vec<PathBuf>,
     dir: PathBuf,
+    /// Every record up to this LSN is in those files: synced once they are.
+    lsn: u64,
 }
 
-fn timed_sync(shared: &Shared, sync: &PeriodicSync) -> io::Result<()> {
+fn timed_sync(shared: &Shared, sync: &PendingSync) -> io::Result<()> {
     let start = Instant::now();
     sync.file.sync_data()?;
     for path in &sync.sealed {
@@ -153,6 +169,7 @@ fn timed_sync(shared: &Shared, sync: &PeriodicSync) -> io::Result<()> {
         }
     }
     if !sync.sealed.is_empty() {
+        // The new segments' directory entries.
         File::open(&sync.dir).and_then(|d| d.sync_all())?;
     }
     let c = &shared.counters;
@@ -194,44 +211,42 @@ impl Writer {
         shared.space.notify_all();
     }
 
-    /// If an `EverySec` fsync is due, marks the data synced and returns what
-    /// the caller must fsync outside the lock: a second handle to the active
-    /// file, and the segments sealed since the last fsync.
-    fn begin_periodic_sync(&mut self) -> Result<Option<PeriodicSync>, LogError> {
-        if self.sync_deadline().is_none_or(|d| Instant::now() < d) {
+    /// If written records are not synced yet, returns what the caller must
+    /// fsync outside the lock to sync them: a second handle to the active
+    /// file, and the segments sealed since the last fsync began.
+    fn begin_sync(&mut self) -> Result<Option<PendingSync>, LogError> {
+        let lsn = self.next_lsn - 1;
+        let nothing = lsn <= self.shared.synced_lsn() && self.unsynced_sealed.is_empty();
+        if nothing || self.shared.hold_syncs.load(Ordering::Acquire) {
             return Ok(None);
         }
         let file = self
             .file
             .try_clone()
             .map_err(|e| LogError::io("dup", &self.path, e))?;
-        self.last_sync = Instant::now();
         self.unsynced = false;
-        Ok(Some(PeriodicSync {
+        Ok(Some(PendingSync {
             file,
             sealed: std::mem::take(&mut self.unsynced_sealed),
             dir: self.dir.clone(),
+            lsn,
         }))
     }
 
-    /// Final fsyncs on close.
-    fn step_close(&mut self) -> Result<Option<PeriodicSync>, LogError> {
+    /// Final fsyncs on close; everything written is then synced.
+    fn step_close(&mut self) -> Result<(), LogError> {
         if self.unsynced {
             self.sync()?;
         }
         self.sync_sealed()?;
-        Ok(None)
-    }
-
-    /// When the next EverySec fsync is due, if there is unsynced data.
-    fn sync_deadline(&self) -> Option<Instant> {
-        (self.policy == FsyncPolicy::EverySec
-            && (self.unsynced || !self.unsynced_sealed.is_empty()))
-        .then(|| self.last_sync + Duration::from_millis(EVERYSEC_INTERVAL_MS))
+        self.shared.publish_synced(self.next_lsn - 1);
+        Ok(())
     }
 
     /// Writes one batch, fsyncs it under `Always`, then indexes it, adds it to
-    /// the tail and publishes it as durable, and rotates if the segment is full.
+    /// the tail and publishes it as durable (and as synced under `Always`),
+    /// and rotates if the segment is full. Under the other policies it wakes
+    /// the writer thread to fsync it.
     fn write_batch(&mut self, batch: &Batch) -> Result<(), LogError> {
         let count = batch.offsets.len() as u64;
         assert_eq!(
@@ -288,9 +303,15 @@ impl Writer {
             .lock()
             .push(batch.first_lsn, &batch.buf, &batch.offsets);
         self.shared.publish_durable(last_lsn);
+        if self.policy == FsyncPolicy::Always {
+            self.shared.publish_synced(last_lsn);
+        }
 
         if self.segment_bytes >= self.segment_bytes_max {
             self.rotate()?;
+        }
+        if self.policy != FsyncPolicy::Always {
+            self.shared.wake_writer();
         }
         Ok(())
     }
@@ -304,12 +325,11 @@ impl Writer {
         c.fsyncs.fetch_add(1, Ordering::Relaxed);
         c.last_fsync_micros
             .store(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-        self.last_sync = Instant::now();
         self.unsynced = false;
         Ok(())
     }
 
-    /// fsyncs segments sealed without one (policy `No`) and the directory.
+    /// fsyncs segments sealed without one and the directory.
     fn sync_sealed(&mut self) -> Result<(), LogError> {
         if self.unsynced_sealed.is_empty() {
             return Ok(());
@@ -328,10 +348,10 @@ impl Writer {
     /// Seals the active segment (fsynced unless the policy is `No`) and starts
     /// a new one named after the next LSN.
     fn rotate(&mut self) -> Result<(), LogError> {
-        // Only `Always` fsyncs here, under the writer lock. `EverySec` leaves
-        // the sealed segment to the thread's next periodic fsync (outside the
-        // lock: an fsync of a whole segment here stalled every writer for
-        // 40–60 ms per 64 MiB), and `No` to `close`.
+        // Only `Always` fsyncs here, under the writer lock. The other
+        // policies leave the sealed segment, the new one and the directory
+        // to the thread's next fsync, outside the lock (an fsync of a whole
+        // segment here stalled every writer for 40–60 ms per 64 MiB).
         let durable = self.policy == FsyncPolicy::Always;
         if durable && self.unsynced {
             self.sync()?;
@@ -349,8 +369,8 @@ impl Writer {
         self.path = path;
         self.segment_first_lsn = self.next_lsn;
         self.segment_bytes = crate::frame::SEGMENT_HEADER_BYTES;
-        // Under `No` the new header is unsynced like everything else; `close`
-        // fsyncs it.
+        // Under `EverySec` and `No` the new header is unsynced like
+        // everything else; the thread's next fsync covers it.
         self.unsynced = !durable;
         Ok(())
     }

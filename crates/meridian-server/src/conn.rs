@@ -100,6 +100,12 @@ async fn handle(shared: &Shared, mut stream: TcpStream, addr: SocketAddr) -> std
             let more = requests.len() == PIPELINE_REQUESTS_MAX;
             let (lsn, wait) = run_pipeline(shared, &mut conn, &mut requests, &mut out);
             if lsn > 0 {
+                if shared.log.durable_lsn() < lsn {
+                    // Group commit, as Redis's event loop does: let the other
+                    // ready connections run their pipelines first, so that one
+                    // write(2) of the log covers all of them.
+                    tokio::task::yield_now().await;
+                }
                 if let Err(e) = shared.log.wait_durable(lsn).await {
                     // Replies already encoded cannot be taken back; report
                     // the failure on the connection and close it.

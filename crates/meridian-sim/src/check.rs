@@ -4,14 +4,14 @@
 
 use crate::config::Broken;
 use crate::error::{SimFailure, Violation};
-use crate::reference::{expected, Expected};
+use crate::reference::{expected, Mismatch, Read};
 use crate::region::Made;
 use crate::stats::Stats;
-use crate::workload::{class_of, KeyClass};
+use crate::workload::class_of;
 use crate::world::{World, START_MS};
 use bytes::Bytes;
 use meridian_core::causal::deliverable;
-use meridian_core::{Dot, Node, Op, RegionId};
+use meridian_core::{Node, Op, RegionId};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -175,10 +175,11 @@ impl World {
         Ok(())
     }
 
-    /// What region `r` reads for `key` now, through the broken counter
-    /// wrapper when it is on.
-    pub(crate) fn read(&self, r: usize, key: &[u8]) -> Option<Bytes> {
+    /// What a client of region `r` reads of `key` now, through the broken
+    /// read wrappers when one is on.
+    pub(crate) fn read(&self, r: usize, key: &[u8]) -> Read {
         let node = &self.rs[r].node;
+        let mut read = crate::read::read(node, key, self.now_ms);
         if self.broken(Broken::CounterMax) {
             if let Some(state) = node.keys().get(key) {
                 if let (None, Some(c)) = (state.winner(), state.counter()) {
@@ -189,17 +190,26 @@ impl World {
                         .map(|(a, b)| a.int.wrapping_sub(b.int))
                         .max()
                         .unwrap_or(0);
-                    return Some(Bytes::from(most.to_string()));
+                    read.string = Some(Bytes::from(most.to_string()));
                 }
             }
         }
-        node.get(key, self.now_ms)
+        if self.broken(Broken::ListByInsertion) {
+            if let Some(v) = node.view(key, self.now_ms) {
+                if let Some(l) = v.list() {
+                    let mut elems: Vec<_> = l.visible_at(v.cutoff).collect();
+                    elems.sort_by_key(|e| e.id);
+                    read.list = elems.into_iter().map(|e| e.value.clone()).collect();
+                }
+            }
+        }
+        read
     }
 
-    /// All regions read the same values and have the same digest.
+    /// All regions read the same of every key and have the same digest.
     fn check_convergence(&self) -> Result<(), Violation> {
         for key in self.all_keys() {
-            let values: Vec<Option<Bytes>> = (0..self.n()).map(|r| self.read(r, &key)).collect();
+            let values: Vec<Read> = (0..self.n()).map(|r| self.read(r, &key)).collect();
             if values.iter().any(|v| *v != values[0]) {
                 return Err(Violation::Diverged {
                     key: show_key(&key),
@@ -211,10 +221,35 @@ impl World {
         if digests.iter().all(|d| *d == digests[0]) {
             return Ok(());
         }
-        let digests = (0..self.n())
+        let mut digests = (0..self.n())
             .map(|r| format!("{}={}", self.name(r), digests[r]))
             .collect::<Vec<_>>()
             .join(", ");
+        // Name the first key whose replicated state differs.
+        let state = |r: usize, key: &[u8]| {
+            let mut out = Vec::new();
+            if let Some(s) = self.rs[r].node.keys().get(key) {
+                s.canonical(&mut out);
+            }
+            out
+        };
+        for key in self.all_keys() {
+            let states: Vec<Vec<u8>> = (0..self.n()).map(|r| state(r, &key)).collect();
+            if states.iter().any(|s| *s != states[0]) {
+                let held: Vec<String> = (0..self.n())
+                    .map(|r| {
+                        let s = self.rs[r].node.keys().get(&key[..]);
+                        format!("{}={:?}", self.name(r), s)
+                    })
+                    .collect();
+                digests.push_str(&format!(
+                    "; first differing state: key {} ({})",
+                    show_key(&key),
+                    held.join("; ")
+                ));
+                break;
+            }
+        }
         Err(Violation::Digest { digests })
     }
 
@@ -234,13 +269,22 @@ impl World {
     /// made it (no write lost, none replaced by another with its dot).
     fn check_durability(&self) -> Result<(), Violation> {
         for (r, region) in self.rs.iter().enumerate() {
-            let mut held: BTreeMap<Dot, &Op> = BTreeMap::new();
+            // Per origin, by sequence number: every log holds each origin's
+            // ops in order, so this is a direct index.
+            let mut held: Vec<Vec<Option<&Op>>> =
+                self.made.iter().map(|m| vec![None; m.len()]).collect();
             for op in &region.disk.records {
-                held.insert(op.dot, op);
+                let by_seq = &mut held[op.dot.region.index()];
+                let i = op.dot.seq as usize - 1;
+                if i >= by_seq.len() {
+                    by_seq.resize(i + 1, None);
+                }
+                by_seq[i] = Some(op);
             }
             for m in self.made.iter().flatten() {
-                match held.get(&m.op.dot) {
-                    Some(op) if **op == m.op => {}
+                let at = held[m.op.dot.region.index()].get(m.op.dot.seq as usize - 1);
+                match at.copied().flatten() {
+                    Some(op) if *op == m.op => {}
                     Some(_) => {
                         return Err(Violation::Durability(format!(
                             "{} holds another op than its client made at {}:{}",
@@ -265,8 +309,8 @@ impl World {
         Ok(())
     }
 
-    /// Every key reads what the reference model says; counter and register
-    /// keys name their simpler rules.
+    /// Every key reads what the reference model says; the rule reported is
+    /// the one of the key's class, or of expiry or type clashes.
     fn check_reference(&self) -> Result<(), Violation> {
         let mut history: BTreeMap<&Bytes, Vec<&Made>> = BTreeMap::new();
         for m in self.made.iter().flatten() {
@@ -274,23 +318,21 @@ impl World {
         }
         for (key, writes) in &history {
             let want = expected(writes, self.now_ms);
-            let values: Vec<Option<Bytes>> = (0..self.n()).map(|r| self.read(r, key)).collect();
-            if values.iter().all(|v| want.matches(v.as_deref())) {
+            let values: Vec<Read> = (0..self.n()).map(|r| self.read(r, key)).collect();
+            let Some(miss) = values.iter().find_map(|v| want.check(v).err()) else {
                 continue;
-            }
-            let rule = match class_of(key) {
-                Some(KeyClass::Counter) => "counter: the sum of every increment",
-                Some(KeyClass::Register) => "register: the SET with the greatest (HLC, region)",
-                _ => "the reference model",
+            };
+            let rule = match miss {
+                Mismatch::Kind => "type clash: the type whose newest visible write is greatest",
+                Mismatch::Deadline => {
+                    "expiry: the longest surviving TTL wins, PERSIST beats any TTL"
+                }
+                Mismatch::Content => class_of(key).map_or("the reference model", |c| c.rule()),
             };
             return Err(Violation::Reference {
                 key: show_key(key),
                 rule,
-                expected: match want {
-                    Expected::Exact(Some(v)) => format!("{:?}", String::from_utf8_lossy(&v)),
-                    Expected::Exact(None) => "(nil)".into(),
-                    Expected::Float(f) => format!("about {f}"),
-                },
+                expected: want.to_string(),
                 values: self.show_values(&values),
             });
         }
@@ -360,16 +402,13 @@ impl World {
         Ok(())
     }
 
-    fn show_values(&self, values: &[Option<Bytes>]) -> String {
+    fn show_values(&self, values: &[Read]) -> String {
         values
             .iter()
             .enumerate()
-            .map(|(r, v)| match v {
-                Some(v) => format!("{}={:?}", self.name(r), String::from_utf8_lossy(v)),
-                None => format!("{}=(nil)", self.name(r)),
-            })
+            .map(|(r, v)| format!("{}={v}", self.name(r)))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join("; ")
     }
 }
 

@@ -263,6 +263,7 @@ fn print_summary(cfg: &SimConfig, args: &SimArgs, t: &Totals, wall: Duration, cp
                 s.writes, s.writes_acked, s.writes_lost_unacked
             ),
         ),
+        ("expiry ops swept", s.swept.to_string()),
         ("events", s.events.to_string()),
         (
             "deliveries",

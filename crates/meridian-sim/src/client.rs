@@ -8,13 +8,21 @@ use crate::events::Event;
 use crate::link::{next_tick_ms, Conn, ACK_CHECK_INTERVAL_MS, RELAY_SCAN_INTERVAL_MS};
 use crate::region::Made;
 use crate::world::World;
-use meridian_core::{Op, OpBody};
+use meridian_core::op::FieldAction;
+use meridian_core::{Kind, Op, OpBody};
+
+/// Most keys one sweep expires, as the server's `cmd::expire::SWEEP_KEYS_MAX`.
+pub const SWEEP_KEYS_MAX: usize = 200;
+
+/// How often a region sweeps, as the server's `cmd::expire::SWEEP_INTERVAL`.
+pub const SWEEP_INTERVAL_MS: u64 = meridian_core::timing::SWEEP_INTERVAL_MS;
 
 impl World {
     /// A client of region `r` sends a pipeline: every write is applied and
     /// appended, and the reply waits until the last record is written.
     pub(crate) fn on_write(&mut self, r: usize) -> Result<(), Violation> {
         if self.rs[r].up {
+            self.sweep(r)?;
             self.stats.pipelines += 1;
             let len = self.workload.pipeline_len();
             let mut dots = Vec::with_capacity(len);
@@ -39,11 +47,48 @@ impl World {
         Ok(())
     }
 
-    /// Makes one write at region `r` and appends its op.
+    /// The expiry sweep of region `r` (`Node::expire_due`, as the server's
+    /// `cmd::expire::sweep`): expiry ops for the keys whose deadline passed
+    /// and that it owns, or that no one swept within the grace, and
+    /// tombstones every region has seen collected. The server sweeps every
+    /// `SWEEP_INTERVAL_MS`; here a region sweeps before a client pipeline
+    /// once that long has passed since its last sweep, so only during
+    /// write phases. Sweeps stop with the clients' writes limit, so that a
+    /// shrunk run keeps its history up to the limit as it was.
+    fn sweep(&mut self, r: usize) -> Result<(), Violation> {
+        if self.now_ms < self.rs[r].next_sweep_ms
+            || self
+                .cfg
+                .writes_limit
+                .is_some_and(|l| self.stats.writes >= l)
+        {
+            return Ok(());
+        }
+        self.rs[r].next_sweep_ms = self.now_ms + SWEEP_INTERVAL_MS;
+        let clock = self.rs[r].clock_ms(self.now_ms);
+        for op in self.rs[r].node.expire_due(clock, SWEEP_KEYS_MAX) {
+            self.stats.swept += 1;
+            self.record(r, op, false)?;
+        }
+        Ok(())
+    }
+
+    /// Makes one client write at region `r` and appends its op.
     fn write_one(&mut self, r: usize) -> Result<meridian_core::Dot, Violation> {
         let clock = self.rs[r].clock_ms(self.now_ms);
         let (key, write) = self.workload.next_write(&self.rs[r].node, clock);
-        let mut op = self.rs[r].node.write(clock, key, write);
+        let op = self.rs[r].node.write(clock, key, write);
+        self.record(r, op, true)
+    }
+
+    /// Records an op region `r` made (a client's write, or an expiry op of
+    /// its sweep) in the history and appends it to its log.
+    fn record(
+        &mut self,
+        r: usize,
+        mut op: Op,
+        client: bool,
+    ) -> Result<meridian_core::Dot, Violation> {
         if self.rs[r].seen.as_slice() != op.deps.as_slice() {
             return Err(Violation::Causality(format!(
                 "{} wrote {:?} with deps {:?}, but its log holds {:?}",
@@ -53,7 +98,15 @@ impl World {
                 self.rs[r].seen
             )));
         }
-        if self.broken(Broken::DelRemovesUnseen) && matches!(op.body, OpBody::Del { .. }) {
+        let set_remove = matches!(
+            &op.body,
+            OpBody::Fields { kind: Kind::Set, ops }
+                if ops.iter().any(|f| matches!(f.action, FieldAction::Del { .. }))
+        );
+        if client
+            && ((self.broken(Broken::DelRemovesUnseen) && matches!(op.body, OpBody::Del { .. }))
+                || (self.broken(Broken::SremRemovesUnseen) && set_remove))
+        {
             for i in (0..self.n()).filter(|&i| i != r) {
                 let id = crate::link::region(i);
                 op.deps.set(id, op.deps.get(id) + 1);
@@ -61,7 +114,9 @@ impl World {
         }
         self.check_reuse(&op)?;
         self.max_hlc_ms = self.max_hlc_ms.max(op.hlc.physical_ms());
-        self.stats.writes += 1;
+        if client {
+            self.stats.writes += 1;
+        }
         let made = Made {
             op: op.clone(),
             past: self.rs[r].seen.clone(),
@@ -80,7 +135,7 @@ impl World {
                 self.name(r),
                 op.dot.seq,
                 String::from_utf8_lossy(&op.key),
-                op.body,
+                canonical_body(&op.body),
                 op.hlc
             )
         });
@@ -231,4 +286,25 @@ impl World {
         let epoch = inbox.epoch;
         self.queue.push(at, Event::AckTick { link: id, epoch });
     }
+}
+
+/// An op body for the trace, with the counter totals of fields (which the
+/// core lists in its hash maps' order, different in every process) sorted,
+/// so that a seed's trace is the same in every run.
+fn canonical_body(body: &OpBody) -> OpBody {
+    let mut body = body.clone();
+    let sort = |fields: &mut Vec<meridian_core::op::FieldCounts>| {
+        fields.sort_by(|a, b| (a.kind, &a.field).cmp(&(b.kind, &b.field)));
+    };
+    match &mut body {
+        OpBody::Set { fields, .. } | OpBody::Del { fields, .. } => sort(fields),
+        OpBody::Expired { fields, then, .. } => {
+            sort(fields);
+            if let Some(t) = then {
+                **t = canonical_body(t);
+            }
+        }
+        _ => {}
+    }
+    body
 }

@@ -279,10 +279,18 @@ pub enum Broken {
     /// The first op delivered to any region is dropped there, with every
     /// later copy.
     DropOneOp,
+    /// An SREM or SPOP claims to have seen one more op of every other region
+    /// than it had, so receivers remove set members added concurrently
+    /// (remove wins instead of add wins).
+    SremRemovesUnseen,
+    /// Lists read in insertion order (by element id) instead of the order
+    /// the RGA agreed on (a wrapper around reads: the core stays correct,
+    /// every region reads the same).
+    ListByInsertion,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 7] = [
+    pub const ALL: [Broken; 9] = [
         Broken::ResumeSkipsOne,
         Broken::ReplyBeforeDurable,
         Broken::AckBeforeDurable,
@@ -290,6 +298,8 @@ impl Broken {
         Broken::DelRemovesUnseen,
         Broken::NoAckOnProgress,
         Broken::DropOneOp,
+        Broken::SremRemovesUnseen,
+        Broken::ListByInsertion,
     ];
 
     pub fn name(self) -> &'static str {
@@ -301,6 +311,8 @@ impl Broken {
             Broken::DelRemovesUnseen => "del-removes-unseen",
             Broken::NoAckOnProgress => "no-ack-on-progress",
             Broken::DropOneOp => "drop-one-op",
+            Broken::SremRemovesUnseen => "srem-removes-unseen",
+            Broken::ListByInsertion => "list-by-insertion",
         }
     }
 }

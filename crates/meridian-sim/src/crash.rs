@@ -2,7 +2,7 @@
 //! restarts from the log.
 
 use crate::config::{FaultKind, Fsync};
-use crate::disk::{EVERYSEC_MS, FSYNC_MS_MAX, WRITEBACK_MS};
+use crate::disk::SYNC_LAG_MS_MAX;
 use crate::error::Violation;
 use crate::events::Event;
 use crate::faults::Action;
@@ -84,6 +84,9 @@ impl World {
         });
         self.history.note(&[r as u64, cut.kept as u64], line);
         self.forget_lost_writes(r, power)?;
+        // Its acceptors waiting to send a `Welcome` or an `Ack` are gone too.
+        let n = self.n();
+        self.sync_waits.retain(|w| w.link % n != r);
         for p in (0..self.n()).filter(|&p| p != r) {
             // r's own links die with it; their acceptors at p see the close.
             let out = self.link_id(r, p);
@@ -104,8 +107,14 @@ impl World {
     }
 
     /// Drops from the history the writes of `r` its log no longer holds.
-    /// None may have been acknowledged, except under power loss the ones
-    /// acknowledged within the policy's fsync interval.
+    /// None may have been acknowledged, except under power loss with
+    /// `everysec` or `no` the ones acknowledged (once written) within the
+    /// last [`SYNC_LAG_MS_MAX`]: the log's writer fsyncs back to back, so a
+    /// written record is synced by the end of the fsync after the one under
+    /// way when it was written. (Before replication waited for fsyncs, the
+    /// window was the policy's interval: a second, or the OS's writeback.)
+    /// None of them was shipped, so no peer holds one; the region will
+    /// reuse their sequence numbers, which `check_reuse` verifies is safe.
     fn forget_lost_writes(&mut self, r: usize, power: bool) -> Result<(), Violation> {
         let me = RegionId(r as u16);
         let kept_seq = self.rs[r]
@@ -118,8 +127,7 @@ impl World {
         let lost = self.made[r].split_off(kept_seq as usize);
         let window_ms = match self.cfg.fsync {
             Fsync::Always => 0,
-            Fsync::EverySec => EVERYSEC_MS + FSYNC_MS_MAX,
-            Fsync::No => WRITEBACK_MS + FSYNC_MS_MAX,
+            Fsync::EverySec | Fsync::No => SYNC_LAG_MS_MAX,
         };
         for m in lost {
             match m.acked_ms {

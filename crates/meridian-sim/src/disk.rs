@@ -4,12 +4,17 @@
 //! `meridian-log` has them:
 //!
 //! - **written**: handed to the OS (`write(2)`). This is the server's
-//!   `durable_lsn`: client replies, replication acks and replication reads
-//!   wait for it. Under `everysec` and `no` the server writes inline, so it
-//!   moves with every append; under `always` it moves only when the group
-//!   commit's write and fsync finish.
-//! - **synced**: fsynced. Under `always` equal to written; under `everysec`
-//!   it follows written once a second; under `no`, at the OS's writeback.
+//!   `durable_lsn`: client replies wait for it. Under `everysec` and `no`
+//!   the server writes inline, so it moves with every append; under
+//!   `always` it moves only when the group commit's write and fsync finish.
+//! - **synced**: fsynced, the server's `synced_lsn`: replication reads
+//!   (own ops and relays), acks and `Welcome`s wait for it, whatever the
+//!   policy, so no peer ever holds or counts on an op its sender can lose.
+//!   Under `always` equal to written. Under `everysec` and `no` the log's
+//!   writer thread fsyncs as soon as anything written is unsynced, one fsync
+//!   per group, back to back (`World::start_fsyncs`): an fsync takes
+//!   `FSYNC_MS_MIN..=FSYNC_MS_MAX` and covers what was written when it
+//!   began; what is written meanwhile waits for the next.
 //!
 //! A process crash keeps everything written (the OS has it) and may keep
 //! part of what was appended but not yet written. A power loss keeps what
@@ -17,24 +22,38 @@
 //! record (a torn write), which recovery drops, so the surviving log is
 //! always a prefix of whole records. The real log's recovery of torn
 //! records is tested in meridian-log; here only its outcome is modelled.
+//! Recovery fsyncs what it kept (as `meridian_log::Log::open` does), so
+//! after a restart every record is synced.
 
 use crate::config::Fsync;
+use crate::events::Event;
 use crate::rng::SimRng;
+use crate::world::World;
 use meridian_core::Op;
 
-/// Time a group commit takes under `always` (write plus fsync), in ms,
-/// drawn per commit: local NVMe fsyncs in well under a millisecond (one
-/// simulated ms is the smallest step), cloud network disks in a few ms.
-/// The span leaves crashes room to fall between an append and its reply.
+/// Time a group commit takes under `always` (write plus fsync), and an
+/// fsync of the writer thread under `everysec` and `no`, in ms, drawn per
+/// commit: local NVMe fsyncs in well under a millisecond (one simulated ms
+/// is the smallest step), cloud network disks in a few ms. The span leaves
+/// crashes room to fall between an append and its reply or its fsync.
 pub const FSYNC_MS_MIN: u64 = 1;
 pub const FSYNC_MS_MAX: u64 = 5;
 
-/// Interval of `everysec` fsyncs, as `meridian_log::EVERYSEC_INTERVAL_MS`.
+/// The promise of `everysec`, as `meridian_log::EVERYSEC_INTERVAL_MS`. No
+/// longer when the disk fsyncs: the writer fsyncs back to back whatever the
+/// policy (`World::start_fsyncs`), so an acknowledged write is synced
+/// within two fsyncs (the one under way when it was written, and the next).
 pub const EVERYSEC_MS: u64 = 1_000;
 
 /// Interval of the OS's writeback under `no` (Linux flushes dirty pages
-/// older than 30 s, checking every 5 s; modelled as a flush every 5 s).
+/// older than 30 s, checking every 5 s). As [`EVERYSEC_MS`], no longer
+/// when the disk fsyncs: the writer fsyncs promptly under `no` too.
 pub const WRITEBACK_MS: u64 = 5_000;
+
+/// Most time from a record being written to it being synced under
+/// `everysec` and `no`: the fsync under way when it was written may not
+/// cover it, the next one does.
+pub const SYNC_LAG_MS_MAX: u64 = 2 * FSYNC_MS_MAX;
 
 /// LSN of the first record of every log.
 pub const FIRST_LSN: u64 = 1;
@@ -48,6 +67,12 @@ pub struct Disk {
     synced: usize,
     /// A write (`always`) or fsync (`everysec`, `no`) is scheduled.
     pub sync_scheduled: bool,
+    /// Under `everysec` and `no`: the fsync under way covers the records
+    /// below this count.
+    syncing: Option<usize>,
+    /// The policy is `everysec` or `no`: the writer thread's fsyncs make
+    /// records synced, not the client path's group commit.
+    background: bool,
 }
 
 /// What a crash left of a log.
@@ -66,6 +91,7 @@ impl Disk {
         self.records.push(op);
         if fsync != Fsync::Always {
             self.written = self.records.len();
+            self.background = true;
         }
         self.records.len() as u64 - 1 + FIRST_LSN
     }
@@ -75,25 +101,47 @@ impl Disk {
         self.records.len() as u64 + FIRST_LSN - 1
     }
 
-    /// LSN of the last written record: what readers may see.
+    /// LSN of the last written record: what client replies wait for.
     pub fn written_lsn(&self) -> u64 {
         self.written as u64 + FIRST_LSN - 1
     }
 
-    /// True if appended records wait to be written or fsynced.
+    /// LSN of the last synced record: what replication ships, and what
+    /// acks and `Welcome`s wait for.
+    pub fn synced_lsn(&self) -> u64 {
+        self.synced as u64 + FIRST_LSN - 1
+    }
+
+    /// True if appended records wait for the group commit of `always`,
+    /// which the client path schedules. Under `everysec` and `no` the
+    /// writer thread's fsyncs are started by `World::start_fsyncs`
+    /// instead, so this is false.
     pub fn needs_sync(&self) -> bool {
-        self.synced < self.records.len()
+        !self.background && self.synced < self.records.len()
+    }
+
+    /// Starts an fsync of everything written if some of it is unsynced
+    /// and no fsync is under way (`everysec`, `no`). Returns whether it did.
+    fn begin_fsync(&mut self) -> bool {
+        if !self.background || self.syncing.is_some() || self.synced == self.written {
+            return false;
+        }
+        self.syncing = Some(self.written);
+        self.sync_scheduled = true;
+        true
     }
 
     /// The scheduled write or fsync is done: under `always` every appended
-    /// record is now written and synced; otherwise everything written is
-    /// synced.
+    /// record is now written and synced; otherwise what was written when
+    /// the fsync began is synced.
     pub fn sync(&mut self, fsync: Fsync) {
         self.sync_scheduled = false;
         if fsync == Fsync::Always {
             self.written = self.records.len();
+            self.synced = self.written;
+        } else if let Some(upto) = self.syncing.take() {
+            self.synced = self.synced.max(upto);
         }
-        self.synced = self.written;
     }
 
     /// The record at `lsn`.
@@ -112,9 +160,34 @@ impl Disk {
         self.written = kept;
         self.synced = kept;
         self.sync_scheduled = false;
+        self.syncing = None;
         Cut {
             kept,
             lost: len - kept,
+        }
+    }
+}
+
+impl World {
+    /// The log writer thread of every region under `everysec` and `no`:
+    /// as soon as something written is not synced and no fsync is under
+    /// way, an fsync starts, covering what is written now. Run after every
+    /// event, as the server's writer thread is woken by every write and
+    /// goes on at the end of every fsync. The fsync ends with an
+    /// `Event::Sync`, which ships what it synced and releases waiting acks.
+    pub(crate) fn start_fsyncs(&mut self) {
+        if self.cfg.fsync == Fsync::Always {
+            return;
+        }
+        for r in 0..self.n() {
+            let region = &mut self.rs[r];
+            if !region.up || !region.disk.begin_fsync() {
+                continue;
+            }
+            let life = region.life;
+            let after = self.disk_rng.range(FSYNC_MS_MIN, FSYNC_MS_MAX);
+            self.queue
+                .push(self.now_ms + after, Event::Sync { region: r, life });
         }
     }
 }
@@ -164,6 +237,7 @@ mod tests {
             for op in ops(2) {
                 d.append(op, Fsync::EverySec);
             }
+            assert!(d.begin_fsync());
             d.sync(Fsync::EverySec);
             for op in ops(3) {
                 d.append(op, Fsync::EverySec);
@@ -173,5 +247,30 @@ mod tests {
             lost += cut.lost;
         }
         assert!(lost > 0);
+    }
+
+    #[test]
+    fn an_fsync_covers_what_was_written_when_it_began() {
+        let mut d = Disk::default();
+        let mut more = ops(5).into_iter();
+        for op in more.by_ref().take(2) {
+            d.append(op, Fsync::EverySec);
+        }
+        assert!(!d.needs_sync(), "the client path schedules nothing");
+        assert!(d.begin_fsync());
+        assert!(!d.begin_fsync(), "one fsync at a time");
+        for op in more {
+            d.append(op, Fsync::EverySec);
+        }
+        assert_eq!((d.written_lsn(), d.synced_lsn()), (5, 0));
+        d.sync(Fsync::EverySec);
+        assert_eq!(d.synced_lsn(), 2, "records written during the fsync wait");
+        assert!(d.begin_fsync());
+        d.sync(Fsync::EverySec);
+        assert_eq!(d.synced_lsn(), 5);
+        assert!(!d.begin_fsync(), "nothing left to sync");
+        // A stray completion (no fsync under way) changes nothing.
+        d.sync(Fsync::EverySec);
+        assert_eq!(d.synced_lsn(), 5);
     }
 }

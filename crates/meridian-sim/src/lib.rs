@@ -25,7 +25,9 @@
 //!   moved;
 //! - `crash`: faults applied, crash and restart from the log;
 //! - [`net`], [`disk`], [`faults`], [`workload`]: the models;
-//! - `check` and `reference`: the checkers;
+//! - `check` and `reference`: the checkers; `reference` also states what
+//!   every key must read from the history alone, and `read` what a client
+//!   of a region reads (the observation both compare);
 //! - [`history`]: the hash (and optional text) of everything that happened;
 //! - [`shrink`] and [`cli`]: `meridian sim`.
 //!
@@ -45,6 +47,7 @@ pub mod faults;
 pub mod history;
 mod link;
 pub mod net;
+mod read;
 mod reference;
 mod region;
 mod repl;

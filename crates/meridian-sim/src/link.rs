@@ -8,6 +8,7 @@
 //! and the simulator does not depend on it): change both together.
 
 use meridian_core::link::Outbound;
+use meridian_core::timing;
 use meridian_core::{Op, RegionId, VersionVector};
 use std::collections::VecDeque;
 
@@ -21,34 +22,34 @@ pub const SCAN_RECORDS_MAX: usize = 32;
 
 /// First reconnect delay, doubled after each failure up to the max
 /// (`repl::RECONNECT_DELAY_MIN` / `MAX`).
-pub const RECONNECT_DELAY_MIN_MS: u64 = 50;
-pub const RECONNECT_DELAY_MAX_MS: u64 = 2_000;
+pub const RECONNECT_DELAY_MIN_MS: u64 = timing::RECONNECT_DELAY_MIN_MS;
+pub const RECONNECT_DELAY_MAX_MS: u64 = timing::RECONNECT_DELAY_MAX_MS;
 
 /// Longest wait for the handshake (`repl::HANDSHAKE_TIMEOUT`).
-pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+pub const HANDSHAKE_TIMEOUT_MS: u64 = timing::HANDSHAKE_TIMEOUT_MS;
 
 /// A connection that hears nothing for this long is closed
 /// (`repl::LINK_SILENCE_MAX`). Heartbeats are not simulated: a connection
 /// goes silent only behind a cut or while its acceptor is blocked holding
 /// an op whose clock is too far ahead.
-pub const LINK_SILENCE_MAX_MS: u64 = 5_000;
+pub const LINK_SILENCE_MAX_MS: u64 = timing::LINK_SILENCE_MAX_MS;
 
 /// How often an idle link sends a heartbeat (`repl::HEARTBEAT_INTERVAL`).
 /// Heartbeats are not simulated as messages; a dialer whose peer's machine
 /// lost power and came back learns that its connection is dead at the next
 /// heartbeat, from the reset the rebooted peer answers with.
-pub const HEARTBEAT_INTERVAL_MS: u64 = 500;
+pub const HEARTBEAT_INTERVAL_MS: u64 = timing::HEARTBEAT_INTERVAL_MS;
 
 /// How often a dialer scans its log for ops to relay (`dial.rs`).
-pub const RELAY_SCAN_INTERVAL_MS: u64 = 100;
+pub const RELAY_SCAN_INTERVAL_MS: u64 = timing::RELAY_SCAN_INTERVAL_MS;
 
 /// How often an acceptor checks whether its version vector moved without
 /// an Ack (`accept.rs`, `ACK_CHECK_INTERVAL`).
-pub const ACK_CHECK_INTERVAL_MS: u64 = 20;
+pub const ACK_CHECK_INTERVAL_MS: u64 = timing::ACK_CHECK_INTERVAL_MS;
 
 /// How long an acceptor waits before retrying an op whose clock is too far
 /// ahead (`accept.rs`, `CLOCK_AHEAD_RETRY`).
-pub const CLOCK_AHEAD_RETRY_MS: u64 = 100;
+pub const CLOCK_AHEAD_RETRY_MS: u64 = timing::CLOCK_AHEAD_RETRY_MS;
 
 /// The dialer's view of its connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,10 +69,9 @@ pub enum InboxState {
     /// Waiting for a message or a tick.
     Idle,
     /// An op's clock is too far ahead: waiting to retry it (the server's
-    /// task sleeps and reads nothing meanwhile).
+    /// task sleeps and reads nothing meanwhile). (An Ack waiting for the log
+    /// to be synced does not stop the task: see `World::sync_waits`.)
     Holding { since_ms: u64 },
-    /// Waiting for the log to be durable up to `lsn` before acking `vv`.
-    Syncing { lsn: u64, vv: VersionVector },
 }
 
 /// The acceptor's side of one connection: the server's `receive_ops` task.

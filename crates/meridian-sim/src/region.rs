@@ -24,6 +24,8 @@ pub struct Region {
     pub replies: Vec<(u64, Vec<Dot>)>,
     /// When this region's next pipeline is due, in µs of simulated time.
     pub next_write_us: u64,
+    /// When this region's expiry sweep may run next, in simulated ms.
+    pub next_sweep_ms: u64,
 }
 
 impl Region {
@@ -38,6 +40,7 @@ impl Region {
             seen: vec![0; regions.len()],
             replies: Vec::new(),
             next_write_us: 0,
+            next_sweep_ms: 0,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::link::{
     LINK_SILENCE_MAX_MS, RELAY_SCAN_INTERVAL_MS, SCAN_RECORDS_MAX,
 };
 use crate::net::Parked;
-use crate::world::{Phase, World};
+use crate::world::{Phase, SyncWait, World};
 use meridian_core::link::RELAY_AFTER_MS;
 use meridian_core::{Op, ReceiveError};
 
@@ -215,13 +215,34 @@ impl World {
         Ok(())
     }
 
-    /// The acceptor authenticated the dialer: it starts its connection
-    /// task and answers with its version vector.
+    /// The acceptor authenticated the dialer: it answers with its version
+    /// vector once its log is synced that far (as an ack waits: a peer
+    /// counts on what we announce), then starts its connection task.
     fn on_auth(&mut self, id: LinkId, epoch: u64) {
         let to = self.link_ref(id).to;
         let vv = self.rs[to].node.vv().clone();
+        let lsn = self.rs[to].disk.last_lsn();
+        if self.rs[to].disk.synced_lsn() >= lsn {
+            self.welcome(id, epoch, vv);
+        } else {
+            self.sync_waits.push(SyncWait {
+                link: id,
+                epoch,
+                lsn,
+                vv,
+                welcome: true,
+            });
+        }
+    }
+
+    /// Sends `Welcome` on connection `epoch` of `id` if it is still open,
+    /// and starts the acceptor's task.
+    fn welcome(&mut self, id: LinkId, epoch: u64, vv: meridian_core::VersionVector) {
         let now = self.now_ms;
         let l = self.link(id);
+        if !l.live || l.epoch != epoch {
+            return;
+        }
         l.close_inbox();
         l.inbox = Some(Inbox::new(epoch, now));
         self.send(id, Msg::Welcome(vv));
@@ -246,20 +267,22 @@ impl World {
         self.start_relay_ticks(id);
     }
 
-    /// Sends every written own op the peer lacks, as `dial::stream_ops`
+    /// Sends every synced own op the peer lacks, as `dial::stream_ops`
     /// does: read a window of the log, send the wanted ops in it, record
-    /// the read, while the window of unacknowledged batches has room.
+    /// the read, while the window of unacknowledged batches has room. Only
+    /// synced ops: one the origin could lose in a power loss must never
+    /// reach a peer (it would reuse its sequence number).
     pub(crate) fn pump(&mut self, id: LinkId) {
         let l = self.links[id].as_mut().expect("no link to self");
         if l.conn != Conn::Up {
             return;
         }
         let disk = &self.rs[l.from].disk;
-        let written = disk.written_lsn();
+        let synced = disk.synced_lsn();
         let mut batches = Vec::new();
-        while l.out.can_send() && l.out.next_lsn() <= written {
+        while l.out.can_send() && l.out.next_lsn() <= synced {
             let start = l.out.next_lsn();
-            let end = written.min(start + SCAN_RECORDS_MAX as u64 - 1);
+            let end = synced.min(start + SCAN_RECORDS_MAX as u64 - 1);
             let mut batch: Vec<Op> = Vec::new();
             let mut max_seq = 0;
             for lsn in start..=end {
@@ -284,8 +307,8 @@ impl World {
     }
 
     /// The dialer's periodic relay scan (`dial::relay`): other regions'
-    /// ops the peer has not acknowledged, once older than `RELAY_AFTER_MS`
-    /// by the local clock.
+    /// synced ops the peer has not acknowledged, once older than
+    /// `RELAY_AFTER_MS` by the local clock.
     pub(crate) fn on_relay_tick(&mut self, id: LinkId, epoch: u64) {
         let now = self.now_ms;
         let l = self.link_ref(id);
@@ -296,11 +319,11 @@ impl World {
         let old_enough_ms = self.rs[from].clock_ms(now).saturating_sub(RELAY_AFTER_MS);
         let l = self.links[id].as_mut().expect("no link to self");
         let disk = &self.rs[from].disk;
-        let written = disk.written_lsn();
+        let synced = disk.synced_lsn();
         let mut batches = Vec::new();
-        while l.out.relay_next_lsn() <= written {
+        while l.out.relay_next_lsn() <= synced {
             let start = l.out.relay_next_lsn();
-            let end = written.min(start + SCAN_RECORDS_MAX as u64 - 1);
+            let end = synced.min(start + SCAN_RECORDS_MAX as u64 - 1);
             let mut batch = Vec::new();
             let mut last = None;
             let mut young = false;
@@ -325,7 +348,7 @@ impl World {
                 break;
             }
         }
-        let more = l.out.relay_next_lsn() <= written;
+        let more = l.out.relay_next_lsn() <= synced;
         l.relay_tick = more;
         for b in batches {
             self.stats.ops_relayed += b.len() as u64;
@@ -352,6 +375,9 @@ impl World {
         if skip || !inbox.alive || !inbox.is_idle() || inbox.acked == vv_now {
             return Ok(());
         }
+        if self.ack_waiting(id, epoch) {
+            return Ok(());
+        }
         self.begin_ack(id, epoch);
         Ok(())
     }
@@ -369,7 +395,8 @@ impl World {
 
     /// Runs the acceptor task of connection `epoch` of `id` until it waits:
     /// applies batches in order, holds an op whose clock is too far ahead,
-    /// and acknowledges each batch once it is durable.
+    /// and acknowledges each batch once it is synced (without waiting for
+    /// that: it goes on applying, as `accept::receive_ops`).
     pub(crate) fn run_inbox(&mut self, id: LinkId, epoch: u64) -> Result<(), Violation> {
         let Some(mut inbox) = self.link(id).take_inbox(epoch) else {
             return Ok(());
@@ -432,7 +459,8 @@ impl World {
             if !inbox.alive {
                 return Ok(());
             }
-            // The batch is applied: acknowledge once durable.
+            // The batch is applied: acknowledge once synced (if an Ack waits
+            // already, the one made when it is sent covers this batch).
             self.ack_inbox(id, inbox);
         }
         Ok(())
@@ -461,17 +489,53 @@ impl World {
         }
     }
 
-    /// Acknowledges on an inbox that is in hand (not in its link).
+    /// Acknowledges on an inbox that is in hand (not in its link) what the
+    /// node applied, once the log is synced (not only written) that far, as
+    /// `accept::Pending`: the sender keeps what we acknowledge for good (its
+    /// `peer_seen`, its relay scan), so a power loss here must not lose it.
+    /// The task does not wait: the Ack waits in `sync_waits`, at most one
+    /// per connection. An Ack that waited and is synced by now goes first
+    /// (the server's task sends it as soon as it looks again), and covers
+    /// this batch if the node applied nothing since it was made.
     fn ack_inbox(&mut self, id: LinkId, inbox: &mut Inbox) {
         let to = self.link_ref(id).to;
+        let epoch = inbox.epoch;
+        let waiting = self
+            .sync_waits
+            .iter()
+            .position(|w| !w.welcome && w.link == id && w.epoch == epoch);
+        if let Some(i) = waiting {
+            if self.sync_waits[i].lsn > self.rs[to].disk.synced_lsn() {
+                return;
+            }
+            let w = self.sync_waits.remove(i);
+            inbox.acked = w.vv.clone();
+            self.send_from_inbox(id, epoch, Msg::Ack(w.vv));
+            if inbox.acked == *self.rs[to].node.vv() {
+                return;
+            }
+        }
         let vv = self.rs[to].node.vv().clone();
         let lsn = self.rs[to].disk.last_lsn();
-        if self.broken(Broken::AckBeforeDurable) || self.rs[to].disk.written_lsn() >= lsn {
+        if self.broken(Broken::AckBeforeDurable) || self.rs[to].disk.synced_lsn() >= lsn {
             inbox.acked = vv.clone();
-            self.send_from_inbox(id, inbox.epoch, Msg::Ack(vv));
+            self.send_from_inbox(id, epoch, Msg::Ack(vv));
         } else {
-            inbox.state = InboxState::Syncing { lsn, vv };
+            self.sync_waits.push(SyncWait {
+                link: id,
+                epoch,
+                lsn,
+                vv,
+                welcome: false,
+            });
         }
+    }
+
+    /// True if an Ack of connection `epoch` of `id` waits for the log.
+    fn ack_waiting(&self, id: LinkId, epoch: u64) -> bool {
+        self.sync_waits
+            .iter()
+            .any(|w| !w.welcome && w.link == id && w.epoch == epoch)
     }
 
     /// Starts an ack on the inbox in its link.
@@ -489,25 +553,42 @@ impl World {
         }
     }
 
-    /// Region `r`'s log became durable: acceptors waiting to ack go on.
+    /// Region `r`'s log was synced further: acceptors waiting to welcome
+    /// or to ack go on. After an Ack, what the node applied while it waited
+    /// is acknowledged next. A task holding an op for its clock sends
+    /// nothing until its batch is done (the server's sleeps in the middle
+    /// of applying it); `ack_inbox` sends its Ack then.
     pub(crate) fn resume_syncing(&mut self, r: usize) -> Result<(), Violation> {
-        let written = self.rs[r].disk.written_lsn();
-        for p in (0..self.n()).filter(|&p| p != r) {
-            let id = self.link_id(p, r);
-            let Some(inbox) = self.link(id).inbox.as_mut() else {
-                continue;
-            };
-            let InboxState::Syncing { lsn, vv } = &inbox.state else {
-                continue;
-            };
-            if *lsn > written {
+        let synced = self.rs[r].disk.synced_lsn();
+        let mut i = 0;
+        while i < self.sync_waits.len() {
+            let w = &self.sync_waits[i];
+            let l = self.link_ref(w.link);
+            let holding = l
+                .inbox
+                .iter()
+                .chain(&l.stale)
+                .any(|b| b.epoch == w.epoch && matches!(b.state, InboxState::Holding { .. }));
+            if l.to != r || w.lsn > synced || holding {
+                i += 1;
                 continue;
             }
-            let (vv, epoch) = (vv.clone(), inbox.epoch);
-            inbox.acked = vv.clone();
-            inbox.state = InboxState::Idle;
-            self.send_from_inbox(id, epoch, Msg::Ack(vv));
-            self.run_inbox(id, epoch)?;
+            let w = self.sync_waits.remove(i);
+            if w.welcome {
+                self.welcome(w.link, w.epoch, w.vv);
+                continue;
+            }
+            let moved = w.vv != *self.rs[r].node.vv();
+            let Some(inbox) = self.link(w.link).inbox_mut(w.epoch) else {
+                continue;
+            };
+            inbox.acked = w.vv.clone();
+            let more = inbox.alive && moved;
+            self.send_from_inbox(w.link, w.epoch, Msg::Ack(w.vv));
+            if more {
+                // Appended at the end: this pass sees it.
+                self.begin_ack(w.link, w.epoch);
+            }
         }
         Ok(())
     }

@@ -59,6 +59,8 @@ pub struct Stats {
     pub writes_lost_unacked: u64,
     /// Acknowledged and lost (only power loss may do that, within its bound).
     pub writes_lost_acked: u64,
+    /// Expiry ops made by the regions' expiry sweeps (not client writes).
+    pub swept: u64,
     pub pipelines: u64,
     /// Op records handed to a receiving node (copies included).
     pub deliveries: u64,
@@ -93,6 +95,7 @@ impl Stats {
         self.writes_acked += o.writes_acked;
         self.writes_lost_unacked += o.writes_lost_unacked;
         self.writes_lost_acked += o.writes_lost_acked;
+        self.swept += o.swept;
         self.pipelines += o.pipelines;
         self.deliveries += o.deliveries;
         self.duplicates_delivered += o.duplicates_delivered;

@@ -60,6 +60,9 @@ pub struct World {
     pub(crate) made: Vec<Vec<Made>>,
     /// Writes their origin lost in a power loss; peers may hold them.
     pub(crate) ghosts: BTreeMap<Dot, Made>,
+    /// Welcomes and Acks of acceptors waiting for their log to be synced
+    /// (see `repl::on_auth`, `repl::ack_inbox`), in the order made.
+    pub(crate) sync_waits: Vec<SyncWait>,
     pub(crate) stats: Stats,
     pub(crate) history: History,
     pub(crate) round: u32,
@@ -125,6 +128,7 @@ impl World {
             disk_rng: SimRng::stream(seed, Stream::Disk),
             made: vec![Vec::new(); n],
             ghosts: BTreeMap::new(),
+            sync_waits: Vec::new(),
             stats: Stats::default(),
             history: History::new(trace),
             round: 0,
@@ -240,6 +244,7 @@ impl World {
         let line = self.history.tracing().then(|| self.describe(&event));
         self.history.event(at_ms, &event, line);
         self.handle(event).map_err(|v| self.failure(v))?;
+        self.start_fsyncs();
         if matches!(self.phase, Phase::Settling { .. }) && self.settled() {
             self.quiescent_point().map_err(|v| self.failure(v))?;
         }
@@ -436,7 +441,8 @@ impl World {
     /// have been timed out just before the heal and be redone, and its
     /// first batch and the ack take one more round trip; an op held for
     /// its clock is retried every `CLOCK_AHEAD_RETRY_MS`; acks may wait
-    /// one ack tick and a group commit.
+    /// one ack tick; the Welcome and the ack may each wait for the log to
+    /// be synced (the fsync under way and the next: two fsyncs each).
     pub fn liveness_bound_ms(&self) -> u64 {
         use crate::link::{
             ACK_CHECK_INTERVAL_MS, CLOCK_AHEAD_RETRY_MS, HEARTBEAT_INTERVAL_MS,
@@ -556,6 +562,16 @@ impl World {
             Event::Deadline { round } => format!("liveness deadline of round {round}"),
         }
     }
+}
+
+/// An acceptor's `Welcome` or `Ack` of `vv` on connection `epoch` of
+/// `link`, waiting for its log to be synced up to `lsn`.
+pub(crate) struct SyncWait {
+    pub link: LinkId,
+    pub epoch: u64,
+    pub lsn: u64,
+    pub vv: meridian_core::VersionVector,
+    pub welcome: bool,
 }
 
 /// Extra time in the liveness bound, in ms, for what the formula leaves

@@ -68,6 +68,19 @@ fn a_delete_that_removes_unseen_values_is_caught() {
 }
 
 #[test]
+fn a_set_remove_that_removes_unseen_adds_is_caught() {
+    let f = first_failure(Broken::SremRemovesUnseen, SimConfig::small());
+    assert_rule(&f, &["convergence", "reference", "replay", "liveness"]);
+}
+
+#[test]
+fn a_list_read_in_insertion_order_is_caught() {
+    let f = first_failure(Broken::ListByInsertion, SimConfig::small());
+    assert_rule(&f, &["reference"]);
+    assert!(f.to_string().contains("list: the RGA order"), "{f}");
+}
+
+#[test]
 fn a_lost_op_is_caught() {
     let f = first_failure(Broken::DropOneOp, SimConfig::small());
     assert_rule(&f, &["liveness"]);

@@ -4,6 +4,7 @@ mod basic;
 mod concurrency;
 mod poison;
 mod segments;
+mod synced;
 mod torn;
 
 use meridian_log::{FsyncPolicy, Log, LogConfig};

@@ -14,7 +14,8 @@ use std::time::Duration;
 /// How often the sweep runs. Redis runs its active expiry ten times a
 /// second; expired keys are invisible meanwhile, so this only bounds how
 /// long their memory stays.
-pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+pub const SWEEP_INTERVAL: Duration =
+    Duration::from_millis(meridian_core::timing::SWEEP_INTERVAL_MS);
 
 /// Most keys one sweep expires, so that a burst of deadlines never holds the
 /// state lock long (Redis bounds its cycle the same way).

@@ -10,7 +10,7 @@
 //! FLUSHALL [ASYNC|SYNC] | FLUSHDB [ASYNC|SYNC]   +OK
 //! EXPIRE key seconds [NX|XX|GT|LT]           :1 set, :0 not (no key, or the condition failed)
 //! PEXPIRE key ms [...] | EXPIREAT key unix-s [...] | PEXPIREAT key unix-ms [...]
-//! PERSIST key                                :1 if a TTL was removed
+//! PERSIST key                                :1 if a TTL was removed (written whenever the key exists)
 //! TTL key | PTTL key                         :-2 no key, -1 no expiry, else time left
 //! EXPIRETIME key | PEXPIRETIME key           :-2 no key, -1 no expiry, else the deadline
 //! RENAME key newkey | RENAMENX key newkey    refused (see below)
@@ -21,7 +21,9 @@
 //! FLUSHALL is a DEL of every key this region sees, with the same rule.
 //!
 //! Expiry (see `meridian_core::expiry`): concurrent EXPIREs keep the latest
-//! deadline, PERSIST beats any concurrent TTL. An EXPIRE whose deadline is
+//! deadline, PERSIST beats any concurrent TTL (so PERSIST of an existing key
+//! is written even when no TTL is visible here: a concurrent EXPIRE may still
+//! be on its way). An EXPIRE whose deadline is
 //! already past deletes the key, as in Redis.
 //!
 //! RENAME is refused: it is a DEL of one key and a write of another, and a
@@ -290,9 +292,13 @@ pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
 
 pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     let key = &args[1];
-    if !ctx.node.exists(key, ctx.now_ms) || super::strings::deadline(ctx, key).is_none() {
+    if !ctx.node.exists(key, ctx.now_ms) {
         return Ok(Reply::integer(0));
     }
+    // Written even when no TTL is visible here (the reply is then 0, as in
+    // Redis): an EXPIRE in another region may be on its way, and PERSIST
+    // beats every TTL it has not seen, whatever the arrival order.
+    let had_ttl = super::strings::deadline(ctx, key).is_some();
     ctx.write(key.clone(), Write::Expire { at_ms: None });
-    Ok(Reply::integer(1))
+    Ok(Reply::integer(i64::from(had_ttl)))
 }

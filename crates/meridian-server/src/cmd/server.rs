@@ -117,7 +117,7 @@ fn section_text(ctx: &Ctx<'_>, section: &str, out: &mut String) {
             let log = sh.log.stats();
             write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nprotocol_errors:{}\r\nops_local:{}\r\nops_remote:{}\r\nops_duplicate:{}\r\nconflicts:{}\r\nconflicts_dropped:{}\r\nexpired_keys_swept:{}\r\nexpiry_tombstones:{}\r\nexpiry_tombstones_collected:{}\r\nlog_records_written:{}\r\nlog_fsyncs:{}\r\nlog_bytes_on_disk:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nprotocol_errors:{}\r\nops_local:{}\r\nops_remote:{}\r\nops_duplicate:{}\r\nconflicts:{}\r\nconflicts_dropped:{}\r\nexpired_keys_swept:{}\r\nexpiry_tombstones:{}\r\nexpiry_tombstones_collected:{}\r\nlist_tombstones_collected:{}\r\nlog_records_written:{}\r\nlog_fsyncs:{}\r\nlog_bytes_on_disk:{}\r\n",
                 c.connections_received.load(Ordering::Relaxed),
                 c.commands.load(Ordering::Relaxed),
                 c.rejected_connections.load(Ordering::Relaxed),
@@ -130,6 +130,7 @@ fn section_text(ctx: &Ctx<'_>, section: &str, out: &mut String) {
                 s.expired_swept,
                 ctx.node.keys().tombstones(),
                 s.tombstones_collected,
+                s.list_tombstones_collected,
                 log.records_written,
                 log.fsyncs,
                 log.disk_bytes,

@@ -1,6 +1,6 @@
 //! Incoming replication links: authenticate the dialling region, tell it
 //! where to resume, apply its ops in causal order, log them, and acknowledge
-//! once they are durable.
+//! once they are synced (fsynced, whatever the fsync policy; see `Pending`).
 
 use super::auth::{self, Side, Transcript};
 use super::framed::{self, FrameReader, FrameWriter};
@@ -9,6 +9,7 @@ use crate::shared::{now_us, PeerStatus, Shared};
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use meridian_core::protocol::{Msg, PROTOCOL_VERSION};
+use meridian_core::timing;
 use meridian_core::{Op, ReceiveError};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -30,10 +31,10 @@ const APPLY_CHUNK_OPS: usize = 256;
 /// How often a link checks whether ops of its peer were applied without an
 /// Ack (released from the causal buffer by another link). Short, because the
 /// peer's send window may be waiting on it.
-const ACK_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+const ACK_CHECK_INTERVAL: Duration = Duration::from_millis(timing::ACK_CHECK_INTERVAL_MS);
 
 /// How long to wait before retrying an op whose clock is too far ahead.
-const CLOCK_AHEAD_RETRY: Duration = Duration::from_millis(100);
+const CLOCK_AHEAD_RETRY: Duration = Duration::from_millis(timing::CLOCK_AHEAD_RETRY_MS);
 
 /// Accepts replication links forever.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
@@ -157,7 +158,19 @@ async fn handshake<'a>(
         }
         other => return Err(Refusal(format!("expected Auth, got {other:?}"))),
     }
-    let vv = shared.node.lock().vv().clone();
+    // Like an Ack (see `Pending`), the Welcome announces only synced ops: the
+    // dialer's relay scan passes every op the vector covers for good, so an
+    // op we announced and then lost in a crash would never be relayed to us
+    // again (its own stream would resend it, but not if its origin is gone).
+    let (vv, lsn) = {
+        let node = shared.node.lock();
+        (node.vv().clone(), shared.log.last_lsn())
+    };
+    shared
+        .log
+        .wait_synced(lsn)
+        .await
+        .map_err(|e| Refusal(format!("log: {e}")))?;
     wr.send(&Msg::Welcome { vv }).await?;
     Ok(peer)
 }
@@ -170,8 +183,13 @@ async fn receive_ops(
 ) -> anyhow::Result<()> {
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     let mut ack_check = tokio::time::interval(ACK_CHECK_INTERVAL);
+    let mut synced = shared.log.subscribe_synced();
     let mut last_heard = Instant::now();
     let mut acked = meridian_core::VersionVector::default();
+    // The next Ack, waiting for the log to be synced (see `Pending`). The
+    // task goes on reading and applying meanwhile: an fsync per batch in
+    // the way would hold every later batch back by it.
+    let mut pending: Option<Pending> = None;
     loop {
         tokio::select! {
             msg = rd.read() => {
@@ -180,19 +198,24 @@ async fn receive_ops(
                     Msg::Batch { records } => {
                         let ops = decode_batch(&records)?;
                         apply_batch(shared, peer, ops).await?;
-                        acked = ack(shared, wr).await?;
+                        if pending.is_none() {
+                            pending = Some(Pending::now(shared)?);
+                        }
                     }
                     Msg::Heartbeat => {}
                     other => bail!("unexpected message on link: {other:?}"),
                 }
+            }
+            changed = synced.changed(), if pending.is_some() => {
+                changed.map_err(|_| anyhow!("log closed"))?;
             }
             _ = ack_check.tick() => {
                 // Ops of this peer held for their causes may have been
                 // released by another link's batch (the peer waits for an Ack
                 // to reopen its window), and the peer decides what to relay
                 // from what we acknowledged: tell it whenever we have more.
-                if *shared.node.lock().vv() != acked {
-                    acked = ack(shared, wr).await?;
+                if pending.is_none() && *shared.node.lock().vv() != acked {
+                    pending = Some(Pending::now(shared)?);
                 }
             }
             _ = heartbeat.tick() => {
@@ -202,22 +225,55 @@ async fn receive_ops(
                 wr.send(&Msg::Heartbeat).await?;
             }
         }
+        while let Some(p) = pending.take_if(|p| shared.log.synced_lsn() >= p.lsn) {
+            wr.send(&Msg::Ack { vv: p.vv.clone() }).await?;
+            acked = p.vv;
+            // What was applied while it waited goes in the next one.
+            if *shared.node.lock().vv() != acked {
+                pending = Some(Pending::now(shared)?);
+            }
+        }
+        if pending.is_some() && shared.log.is_poisoned() {
+            bail!("log poisoned: nothing more can be acknowledged");
+        }
     }
 }
 
-/// Acknowledges everything applied here once it is durable; returns what
-/// it acknowledged.
-async fn ack(
-    shared: &Shared,
-    wr: &mut FrameWriter,
-) -> anyhow::Result<meridian_core::VersionVector> {
-    let (vv, lsn) = {
-        let node = shared.node.lock();
-        (node.vv().clone(), shared.log.last_lsn())
-    };
-    shared.log.wait_durable(lsn).await.context("log")?;
-    wr.send(&Msg::Ack { vv: vv.clone() }).await?;
-    Ok(vv)
+/// An Ack of everything applied here so far, sent once the log is synced up
+/// to `lsn` (the last record appended when `vv` was read, so every op `vv`
+/// covers is in the log up to there).
+///
+/// An Ack waits for the fsync, not only for the write that client replies
+/// wait for under `everysec`/`no`, because what we acknowledge outlives this
+/// connection and this process at the sender: its node merges the vector
+/// into `peer_seen` for good (it never goes back, even after we restart),
+/// and drops an expiry tombstone once every region has acknowledged it; and
+/// its relay scan passes every op we acknowledged for good. Were an
+/// acknowledged op lost in a power loss here, the sender could drop a
+/// tombstone we still need (ops we write after the restart, concurrent with
+/// the lost one, would then merge differently there than here), and would
+/// never relay the op to us again (so it never comes back if its origin is
+/// gone for good). Resuming is
+/// safe either way: a `Welcome` with fewer of the sender's ops than we
+/// acknowledged makes it rescan its log. The cost is about one fsync of ack
+/// latency, which delays neither the apply here nor the sender's next
+/// batch: its window is `IN_FLIGHT_BATCHES_MAX` batches.
+struct Pending {
+    vv: meridian_core::VersionVector,
+    lsn: u64,
+}
+
+impl Pending {
+    fn now(shared: &Shared) -> anyhow::Result<Pending> {
+        let (vv, lsn) = {
+            let node = shared.node.lock();
+            (node.vv().clone(), shared.log.last_lsn())
+        };
+        // Writes what is appended (under `everysec`/`no` callers write
+        // inline), which wakes the log's writer thread to fsync it.
+        shared.log.flush().context("log")?;
+        Ok(Pending { vv, lsn })
+    }
 }
 
 fn decode_batch(records: &[Bytes]) -> anyhow::Result<Vec<Op>> {

@@ -4,6 +4,14 @@
 //! The link reads the log, never the live state, so a slow or dead peer
 //! never blocks local writes, and what it has not received waits on disk
 //! (the log keeps only a bounded tail in memory).
+//!
+//! It ships only *synced* records (fsynced: `Log::synced_lsn`), never
+//! records that are merely written, whatever the fsync policy. A record
+//! written but not synced is lost in a power loss; had a peer received it,
+//! the restarted region would hand out its sequence number again for a
+//! different op, which the peer would take for a duplicate, and the regions
+//! would diverge for good. The log fsyncs written records at once (one fsync
+//! per group, back to back), so this costs about one fsync of lag.
 
 use super::auth::{self, Side, Transcript};
 use super::framed::{self, FrameReader, FrameWriter};
@@ -150,7 +158,8 @@ async fn handshake(
 
 /// How often a link looks for ops to relay. Relaying waits
 /// `RELAY_AFTER_MS` anyway; scanning more often would only cost reads.
-const RELAY_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+const RELAY_SCAN_INTERVAL: std::time::Duration =
+    std::time::Duration::from_millis(meridian_core::timing::RELAY_SCAN_INTERVAL_MS);
 
 /// Relays other regions' ops that the peer still lacks and that are older
 /// than [`RELAY_AFTER_MS`] (see `meridian_core::link`).
@@ -161,10 +170,15 @@ async fn relay(
     wr: &mut FrameWriter,
 ) -> anyhow::Result<()> {
     let old_enough_ms = crate::shared::now_ms().saturating_sub(RELAY_AFTER_MS);
-    while link.relay_next_lsn() <= shared.log.durable_lsn() {
+    // Synced records only, as for our own ops. Another region's op is safe
+    // to relay unsynced (its origin keeps it, and losing our copy loses
+    // nothing a peer relies on), but an op is relayed only once it is
+    // RELAY_AFTER_MS old, long after its fsync, so one watermark for
+    // everything a link ships costs nothing.
+    while link.relay_next_lsn() <= shared.log.synced_lsn() {
         let records = shared
             .log
-            .read_from(link.relay_next_lsn(), BATCH_RECORDS_MAX, BATCH_BYTES_MAX)
+            .read_synced_from(link.relay_next_lsn(), BATCH_RECORDS_MAX, BATCH_BYTES_MAX)
             .context("read log")?;
         let mut last_lsn = None;
         let mut batch = Vec::new();
@@ -202,18 +216,19 @@ async fn stream_ops(
     rd: &mut FrameReader,
     wr: &mut FrameWriter,
 ) -> anyhow::Result<()> {
-    let mut durable = shared.log.subscribe();
+    let mut synced = shared.log.subscribe_synced();
     let mut heartbeat = tokio::time::interval(RELAY_SCAN_INTERVAL.min(HEARTBEAT_INTERVAL));
     let mut last_heard = Instant::now();
     let mut last_sent = Instant::now();
     let mut last_relay_scan = Instant::now();
     loop {
-        // Send everything durable that the window allows.
-        while link.can_send() && link.next_lsn() <= shared.log.durable_lsn() {
+        // Send everything synced that the window allows (see the module
+        // docs: never a record a power loss could take back).
+        while link.can_send() && link.next_lsn() <= shared.log.synced_lsn() {
             let from = link.next_lsn();
             let records = shared
                 .log
-                .read_from(from, BATCH_RECORDS_MAX, BATCH_BYTES_MAX)
+                .read_synced_from(from, BATCH_RECORDS_MAX, BATCH_BYTES_MAX)
                 .context("read log")?;
             let Some(&(last_lsn, _)) = records.last() else {
                 break;
@@ -241,7 +256,7 @@ async fn stream_ops(
             relay(shared, peer, link, wr).await?;
             last_relay_scan = Instant::now();
         }
-        let caught_up = link.next_lsn() > shared.log.durable_lsn();
+        let caught_up = link.next_lsn() > shared.log.synced_lsn();
         tokio::select! {
             msg = rd.read() => {
                 last_heard = Instant::now();
@@ -261,7 +276,7 @@ async fn stream_ops(
                     other => bail!("unexpected message on link: {other:?}"),
                 }
             }
-            changed = durable.changed(), if caught_up && link.can_send() => {
+            changed = synced.changed(), if caught_up && link.can_send() => {
                 changed.map_err(|_| anyhow!("log closed"))?;
             }
             _ = heartbeat.tick() => {
