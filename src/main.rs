@@ -40,9 +40,11 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Server(args) = &cli.command {
+        rt.worker_threads(args.worker_threads());
+    }
+    let rt = rt.enable_all().build()?;
     match cli.command {
         Command::Server(args) => rt.block_on(meridian_server::run(args)),
         Command::Router(args) => rt.block_on(meridian_router::run(args)),

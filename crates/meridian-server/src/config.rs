@@ -50,6 +50,30 @@ pub struct ServerArgs {
     /// repeatable. Give every region the same patterns.
     #[arg(long = "siblings", value_name = "PATTERN")]
     pub siblings: Vec<String>,
+    /// Worker threads serving clients and replication links (default: the
+    /// machine's cores minus one, at least one). Every command runs under
+    /// the one state lock, so more workers than cores only contend; the
+    /// core left over runs the log's fsync thread, the kernel's network
+    /// work and, on a test machine, the benchmark client.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=THREADS_MAX as i64))]
+    pub threads: Option<u16>,
+}
+
+/// Most worker threads `--threads` takes: past a few, the state lock is the
+/// limit, and each thread holds buffers.
+pub const THREADS_MAX: u16 = 256;
+
+impl ServerArgs {
+    /// The worker threads to run (see `--threads`).
+    pub fn worker_threads(&self) -> usize {
+        match self.threads {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism()
+                .map(|n| n.get().saturating_sub(1))
+                .unwrap_or(1)
+                .max(1),
+        }
+    }
 }
 
 /// One `--peer NAME=ADDR`.

@@ -208,7 +208,12 @@ impl World {
                 if l.conn != Conn::Up {
                     return Ok(());
                 }
-                l.out.on_ack(vv);
+                let (from, to) = (l.from, l.to);
+                // As the server's dialer: lets the node collect tombstones
+                // every region has seen.
+                let peer = self.rs[to].node.me();
+                self.rs[from].node.peer_seen(peer, &vv);
+                self.link(id).out.on_ack(vv);
                 self.pump(id);
             }
         }

@@ -20,7 +20,7 @@
 //! the server would accept it against the region's local state, and has the
 //! effect it would have there. A type write goes only to a key that is
 //! locally of that type or absent (no WRONGTYPE); DEL, EXPIRE and PERSIST
-//! only to a key that exists (PERSIST only to one with a deadline); HDEL,
+//! only to a key that exists (PERSIST whether or not it has a deadline); HDEL,
 //! SREM, ZREM, pops, LSET, LREM, LTRIM and LINSERT name what the region sees;
 //! HINCRBY and INCRBY only touch integers (and never overflow),
 //! HINCRBYFLOAT and INCRBYFLOAT only numbers; a ZADD whose conditions fail
@@ -312,7 +312,7 @@ impl Workload {
         t.view?;
         Some(match self.rng.below(10) {
             0..=3 => Write::Del,
-            4..=6 if t.deadline().is_some() => Write::Expire { at_ms: None },
+            4 | 5 => Write::Expire { at_ms: None },
             _ => Write::Expire {
                 at_ms: Some(t.now_ms + self.rng.range(TTL_MS_MIN, TTL_MS_MAX)),
             },
