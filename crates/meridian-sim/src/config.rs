@@ -283,6 +283,10 @@ pub enum Broken {
     /// than it had, so receivers remove set members added concurrently
     /// (remove wins instead of add wins).
     SremRemovesUnseen,
+    /// Links ship records once written, before they are fsynced (the design
+    /// before the second session): a power loss then loses ops peers hold,
+    /// and the restarted region gives their sequence numbers to new ops.
+    ShipUnsynced,
     /// Lists read in insertion order (by element id) instead of the order
     /// the RGA agreed on (a wrapper around reads: the core stays correct,
     /// every region reads the same).
@@ -290,7 +294,7 @@ pub enum Broken {
 }
 
 impl Broken {
-    pub const ALL: [Broken; 9] = [
+    pub const ALL: [Broken; 10] = [
         Broken::ResumeSkipsOne,
         Broken::ReplyBeforeDurable,
         Broken::AckBeforeDurable,
@@ -300,6 +304,7 @@ impl Broken {
         Broken::DropOneOp,
         Broken::SremRemovesUnseen,
         Broken::ListByInsertion,
+        Broken::ShipUnsynced,
     ];
 
     pub fn name(self) -> &'static str {
@@ -313,6 +318,7 @@ impl Broken {
             Broken::DropOneOp => "drop-one-op",
             Broken::SremRemovesUnseen => "srem-removes-unseen",
             Broken::ListByInsertion => "list-by-insertion",
+            Broken::ShipUnsynced => "ship-unsynced",
         }
     }
 }

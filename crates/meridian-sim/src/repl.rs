@@ -278,12 +278,16 @@ impl World {
     /// synced ops: one the origin could lose in a power loss must never
     /// reach a peer (it would reuse its sequence number).
     pub(crate) fn pump(&mut self, id: LinkId) {
+        let ship_unsynced = self.broken(Broken::ShipUnsynced);
         let l = self.links[id].as_mut().expect("no link to self");
         if l.conn != Conn::Up {
             return;
         }
         let disk = &self.rs[l.from].disk;
-        let synced = disk.synced_lsn();
+        let synced = match ship_unsynced {
+            true => disk.written_lsn(),
+            false => disk.synced_lsn(),
+        };
         let mut batches = Vec::new();
         while l.out.can_send() && l.out.next_lsn() <= synced {
             let start = l.out.next_lsn();

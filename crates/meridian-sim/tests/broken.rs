@@ -93,3 +93,27 @@ fn no_ack_when_held_ops_are_released_is_caught() {
     let f = first_failure(Broken::NoAckOnProgress, SimConfig::default());
     assert_rule(&f, &["liveness"]);
 }
+
+#[test]
+fn shipping_unsynced_records_is_caught_under_power_loss() {
+    // The design before links waited for the fsync: a region that loses
+    // power loses ops its peers already hold, then gives their sequence
+    // numbers to new ops. The fsync follows a write within 1-5 ms, so the
+    // window is open only where an op reaches a peer faster than that
+    // (nearby regions, or a slow disk): 1 ms links.
+    let cfg = SimConfig {
+        base_latency_ms: Some(1),
+        faults: Faults::NONE.with(FaultKind::PowerLoss),
+        fsync: Fsync::EverySec,
+        writes_per_sec_per_region: 400,
+        broken: Some(Broken::ShipUnsynced),
+        ..SimConfig::small()
+    };
+    // 1 ms links have no `meridian sim` flag: the replay is a `run_seed`
+    // call, not a command line, so `first_failure` does not fit.
+    let f = (0..SEEDS_MAX)
+        .find_map(|seed| run_seed(seed, &cfg).err())
+        .expect("ship-unsynced not caught");
+    assert!(f.replay.contains("ShipUnsynced"), "{f}");
+    assert_rule(&f, &["seq-reuse"]);
+}
