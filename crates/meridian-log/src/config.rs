@@ -37,10 +37,11 @@ pub const DEFAULT_TAIL_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// The promise of [`FsyncPolicy::EverySec`], in milliseconds: at most about
 /// this much acknowledged data is lost on power failure (Redis' meaning of
-/// `appendfsync everysec`). The writer thread does better than it promises:
-/// it fsyncs written records back to back, whatever the policy, because
-/// replication ships only synced records; so normally what a power loss can
-/// lose is one or two fsyncs' worth, unless the disk stalls.
+/// `appendfsync everysec`). In a replicated region the writer thread does
+/// better than it promises: it fsyncs written records back to back, whatever
+/// the policy, because replication ships only synced records
+/// ([`crate::Log::set_replicated`]); so there what a power loss can lose is
+/// one or two fsyncs' worth, unless the disk stalls.
 pub const EVERYSEC_INTERVAL_MS: u64 = 1_000;
 
 /// Distance between sparse offset-index entries within a segment, in bytes.
@@ -55,10 +56,12 @@ pub const READ_CHUNK_BYTES: usize = 256 * 1024;
 
 /// What "durable" means for client replies ([`crate::Log::wait_durable`]).
 ///
-/// Whatever the policy, the writer thread fsyncs written records promptly
-/// (one fsync per group, back to back) and [`crate::Log::synced_lsn`]
-/// follows; replication ships only synced records. The policy decides only
-/// whether a reply waits for that fsync.
+/// In a replicated log ([`crate::Log::set_replicated`]), whatever the
+/// policy, the writer thread fsyncs written records promptly (one fsync per
+/// group, back to back) and [`crate::Log::synced_lsn`] follows; replication
+/// ships only synced records. The policy then decides only whether a reply
+/// waits for that fsync. Without replication, `EverySec` fsyncs once a
+/// second and `No` never (the OS writes back), as in Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
     /// fsync after every write batch, before records count as durable.
@@ -69,9 +72,9 @@ pub enum FsyncPolicy {
     /// acknowledged since the last fsync (promised: about
     /// [`EVERYSEC_INTERVAL_MS`]; in practice one or two fsyncs).
     EverySec,
-    /// As `EverySec` (accepted for Redis' `appendfsync no`): replies after
-    /// write(2), background fsync. It used to leave writeback to the OS; it
-    /// cannot now that replication waits for fsyncs.
+    /// Redis' `appendfsync no`: replies after write(2); without replication
+    /// the OS writes back; a replicated log still fsyncs promptly, because
+    /// replication waits for fsyncs.
     No,
 }
 

@@ -92,6 +92,9 @@ impl Log {
             counters: Counters::default(),
             fail_next_write: AtomicBool::new(false),
             hold_syncs: AtomicBool::new(false),
+            policy: cfg.fsync,
+            replicated: AtomicBool::new(false),
+            last_sync: Mutex::new(std::time::Instant::now()),
         });
         let writer = Writer {
             shared: shared.clone(),
@@ -298,6 +301,16 @@ impl Log {
     /// Also nudged, without a new value, when the log is poisoned.
     pub fn subscribe_synced(&self) -> watch::Receiver<u64> {
         self.shared.synced_tx.subscribe()
+    }
+
+    /// Declares that peers read this log's synced records (the region has
+    /// replication peers): from now on written records are fsynced at once,
+    /// one fsync per group, back to back, whatever the policy, so that
+    /// replication is not held back by it. Without it, `EverySec` fsyncs
+    /// once a second and `No` leaves writeback to the OS.
+    pub fn set_replicated(&self) {
+        self.shared.replicated.store(true, Ordering::Release);
+        self.shared.wake_writer();
     }
 
     /// Reads durable records with LSN >= `from`: at most `max_records`, and

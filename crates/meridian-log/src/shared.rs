@@ -1,9 +1,11 @@
 //! State shared between the `Log` handle and its writer thread.
 
+use crate::config::{FsyncPolicy, EVERYSEC_INTERVAL_MS};
 use crate::segment::SegmentMeta;
 use crate::tail::Tail;
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Appended records not yet taken by the writer.
@@ -57,6 +59,11 @@ pub(crate) struct Shared {
     /// Test hook: the writer thread starts no fsync (`EverySec`, `No`)
     /// until cleared; `close` still fsyncs.
     pub hold_syncs: AtomicBool,
+    pub policy: FsyncPolicy,
+    /// Set by [`crate::Log::set_replicated`]: peers read synced records.
+    pub replicated: AtomicBool,
+    /// When the last fsync began (`EverySec` without a link: once a second).
+    pub last_sync: Mutex<Instant>,
 }
 
 impl Shared {
@@ -95,10 +102,25 @@ impl Shared {
         self.synced_lsn.load(Ordering::Acquire)
     }
 
-    /// True if the writer thread has records to fsync (written, not synced)
-    /// and is allowed to.
+    /// True if the writer thread has records to fsync (written, not synced),
+    /// is allowed to, and they are due: at once if the log is replicated
+    /// (peers read only synced records), else on the policy's schedule
+    /// (`EverySec`: a second after the last fsync began; `No`: never, the
+    /// OS writes back). A region without peers has nothing to ship, and
+    /// fsyncing every write would only cost its clients throughput.
     pub(crate) fn sync_due(&self) -> bool {
-        !self.hold_syncs.load(Ordering::Acquire) && self.durable_lsn() > self.synced_lsn()
+        if self.hold_syncs.load(Ordering::Acquire) || self.durable_lsn() <= self.synced_lsn() {
+            return false;
+        }
+        if self.replicated.load(Ordering::Acquire) {
+            return true;
+        }
+        match self.policy {
+            FsyncPolicy::EverySec => {
+                self.last_sync.lock().elapsed() >= Duration::from_millis(EVERYSEC_INTERVAL_MS)
+            }
+            FsyncPolicy::No | FsyncPolicy::Always => false,
+        }
     }
 
     /// Wakes the writer thread if it sleeps: called after records were

@@ -100,6 +100,7 @@ pub(crate) fn run(writer: Arc<Mutex<Writer>>, shared: Arc<Shared>, policy: Fsync
         drop(w);
         match result {
             Ok(Some(sync)) => {
+                *shared.last_sync.lock() = Instant::now();
                 if let Err(e) = timed_sync(&shared, &sync) {
                     shared.poison(format!("fsync: {e}"));
                     return;

@@ -92,6 +92,11 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
             args.data.display()
         );
     }
+    if regions.len() > 1 {
+        // Peers read only fsynced records: fsync as soon as anything is
+        // written, whatever the client policy (see `Log::set_replicated`).
+        log.set_replicated();
+    }
     tracing::info!(
         region = %args.region,
         ops = replayed,

@@ -12,6 +12,7 @@ async fn read_for_shipping_stops_at_synced() {
     for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
         let dir = tempfile::tempdir().unwrap();
         let (log, _) = open(cfg(dir.path(), policy));
+        log.set_replicated();
         let first: Vec<Vec<u8>> = (0..5).map(|i| rec(40, i)).collect();
         for r in &first {
             log.append(r).unwrap();
@@ -71,6 +72,7 @@ fn synced_never_passes_written() {
         c.segment_bytes_max = 4 * 1024;
         c.tail_bytes_max = 8 * 1024;
         let (log, _) = open(c);
+        log.set_replicated();
         const TOTAL: u64 = 4_000;
         let shipper = {
             let log = log.clone();
@@ -137,6 +139,7 @@ async fn fsync_follows_writes_promptly_whatever_the_policy() {
     for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
         let dir = tempfile::tempdir().unwrap();
         let (log, _) = open(cfg(dir.path(), policy));
+        log.set_replicated();
         let mut slowest = Duration::ZERO;
         for i in 0..5 {
             let lsn = log.append(&rec(43, i)).unwrap();
@@ -161,6 +164,7 @@ async fn reopened_log_is_synced_and_wait_synced_checks_its_argument() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (log, _) = open(cfg(dir.path(), FsyncPolicy::EverySec));
+        log.set_replicated();
         log.hold_syncs(true);
         for i in 0..10 {
             log.append(&rec(44, i)).unwrap();
@@ -172,6 +176,7 @@ async fn reopened_log_is_synced_and_wait_synced_checks_its_argument() {
         assert_eq!(log.synced_lsn(), 10);
     }
     let (log, seen) = open(cfg(dir.path(), FsyncPolicy::EverySec));
+    log.set_replicated();
     assert_eq!(seen.len(), 10);
     assert_eq!((log.durable_lsn(), log.synced_lsn()), (10, 10));
     assert_eq!(log.read_synced_from(1, 100, usize::MAX).unwrap().len(), 10);
@@ -189,6 +194,7 @@ async fn wait_synced_is_released_by_poison() {
     for policy in [FsyncPolicy::Always, FsyncPolicy::EverySec] {
         let dir = tempfile::tempdir().unwrap();
         let (log, _) = open(cfg(dir.path(), policy));
+        log.set_replicated();
         log.append(b"ok").unwrap();
         log.wait_synced(1).await.unwrap();
         log.inject_write_failure();
@@ -203,5 +209,39 @@ async fn wait_synced_is_released_by_poison() {
         }
         assert!(log.is_poisoned());
         assert_eq!(log.synced_lsn(), 1);
+    }
+}
+
+/// Without replication peers (nothing to ship) the policy's own schedule
+/// applies: `everysec` fsyncs about once a second, `no` leaves writeback to
+/// the OS; declaring peers makes the fsync prompt.
+#[tokio::test]
+async fn without_a_link_the_policy_schedule_applies() {
+    for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = open(cfg(dir.path(), policy));
+        // Written right after open: within the second of the open's fsync.
+        let lsn = log.append(&rec(44, 0)).unwrap();
+        log.wait_durable(lsn).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            log.synced_lsn() < lsn,
+            "{policy}: fsynced within 200 ms without peers"
+        );
+        if policy == FsyncPolicy::EverySec {
+            tokio::time::sleep(Duration::from_millis(EVERYSEC_INTERVAL_MS + 500)).await;
+            assert!(
+                log.synced_lsn() >= lsn,
+                "{policy}: not fsynced after a second"
+            );
+        } else {
+            let start = Instant::now();
+            log.set_replicated();
+            log.wait_synced(lsn).await.unwrap();
+            assert!(
+                start.elapsed() < Duration::from_millis(EVERYSEC_INTERVAL_MS / 2),
+                "{policy}: set_replicated did not make the fsync prompt"
+            );
+        }
     }
 }
