@@ -247,18 +247,8 @@ impl Log {
                 return Ok(());
             }
         }
-        let shared = &*self.shared;
-        let mut rx = shared.durable_tx.subscribe();
-        // The sender lives in `shared`, which outlives this borrow of `self`,
-        // so `wait_for` cannot see a closed channel.
-        let _ = rx
-            .wait_for(|&durable| durable >= lsn || shared.is_poisoned())
-            .await;
-        if self.durable_lsn() >= lsn {
-            Ok(())
-        } else {
-            Err(LogError::Poisoned(shared.poison_reason()))
-        }
+        self.wait_until(lsn, &self.shared.durable_tx, Shared::durable_lsn)
+            .await
     }
 
     /// Waits until `synced_lsn() >= lsn`, writing inline first under
@@ -276,13 +266,26 @@ impl Log {
         if self.policy != FsyncPolicy::Always {
             self.flush()?;
         }
+        self.wait_until(lsn, &self.shared.synced_tx, Shared::synced_lsn)
+            .await
+    }
+
+    /// Waits until the watermark `tx` publishes (and `current` reads) reaches
+    /// `lsn`, or the log is poisoned (then an error).
+    async fn wait_until(
+        &self,
+        lsn: u64,
+        tx: &watch::Sender<u64>,
+        current: fn(&Shared) -> u64,
+    ) -> Result<(), LogError> {
         let shared = &*self.shared;
-        let mut rx = shared.synced_tx.subscribe();
-        // As in `wait_durable`, the channel cannot close while `self` lives.
+        let mut rx = tx.subscribe();
+        // The sender lives in `shared`, which outlives this borrow of `self`,
+        // so `wait_for` cannot see a closed channel.
         let _ = rx
-            .wait_for(|&synced| synced >= lsn || shared.is_poisoned())
+            .wait_for(|&reached| reached >= lsn || shared.is_poisoned())
             .await;
-        if self.synced_lsn() >= lsn {
+        if current(shared) >= lsn {
             Ok(())
         } else {
             Err(LogError::Poisoned(shared.poison_reason()))
