@@ -234,14 +234,7 @@ impl KeyState {
     pub fn is_removable(&self) -> bool {
         match self {
             KeyState::Str(s) => s.is_removable(),
-            KeyState::Rich(r) => {
-                r.string.is_removable()
-                    && r.hash.is_none()
-                    && r.set.is_none()
-                    && r.zset.is_none()
-                    && r.list.is_none()
-                    && r.expiry.is_empty()
-            }
+            KeyState::Rich(r) => r.string.is_removable() && r.has_no_parts() && r.expiry.is_empty(),
         }
     }
 
@@ -253,10 +246,7 @@ impl KeyState {
             KeyState::Str(_) => false,
             KeyState::Rich(r) => {
                 r.string.is_removable()
-                    && r.hash.is_none()
-                    && r.set.is_none()
-                    && r.zset.is_none()
-                    && r.list.is_none()
+                    && r.has_no_parts()
                     && r.expiry.deadlines().is_empty()
                     && r.expiry.floor_ms() > 0
             }
@@ -342,14 +332,7 @@ impl KeyState {
         if let Some((kind, before)) = before {
             r.record_clash(op, kind, &before, rec);
         }
-        if r.hash.is_none()
-            && r.set.is_none()
-            && r.zset.is_none()
-            && r.list.is_none()
-            && r.expiry.is_empty()
-        {
-            *self = KeyState::Str(std::mem::take(&mut r.string));
-        }
+        self.demote();
     }
 
     /// True if all the key keeps is what regions drop at different times
@@ -361,6 +344,16 @@ impl KeyState {
             KeyState::Str(s) => s.is_removable(),
             KeyState::Rich(r) => {
                 r.is_bare() && r.string.is_removable() && r.expiry.deadlines().is_empty()
+            }
+        }
+    }
+
+    /// Back to the plain form once a rich key keeps only a string (no other
+    /// part, no expiry), after an op or a collection emptied the rest.
+    fn demote(&mut self) {
+        if let KeyState::Rich(r) = self {
+            if r.has_no_parts() && r.expiry.is_empty() {
+                *self = KeyState::Str(std::mem::take(&mut r.string));
             }
         }
     }
@@ -382,14 +375,7 @@ impl KeyState {
         };
         let done = l.collect(cursor, max, stable);
         r.prune();
-        if r.hash.is_none()
-            && r.set.is_none()
-            && r.zset.is_none()
-            && r.list.is_none()
-            && r.expiry.is_empty()
-        {
-            *self = KeyState::Str(std::mem::take(&mut r.string));
-        }
+        self.demote();
         done
     }
 
@@ -461,6 +447,11 @@ impl Rich {
 
     /// True if no part but the string and the expiry holds anything once
     /// list tombstones are collected.
+    /// No hash, set, sorted-set or list part at all (tombstones included).
+    fn has_no_parts(&self) -> bool {
+        self.hash.is_none() && self.set.is_none() && self.zset.is_none() && self.list.is_none()
+    }
+
     fn is_bare(&self) -> bool {
         self.hash.is_none()
             && self.set.is_none()
