@@ -39,7 +39,7 @@ impl Contrib {
 }
 
 /// Per region: running totals, and the totals that a SET or DEL has removed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Counter {
     pub contrib: Vec<Contrib>,
     pub removed: Vec<Contrib>,

@@ -29,9 +29,10 @@
 
 use crate::hlc::Hlc;
 use crate::vv::{Dot, VersionVector};
+use serde::{Deserialize, Serialize};
 
 /// One kept deadline: `at_ms` or, if `None`, never (PERSIST).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Deadline {
     pub dot: Dot,
     pub hlc: Hlc,
@@ -39,7 +40,7 @@ pub struct Deadline {
 }
 
 /// The expiry register of one key, and its floor.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Expiry {
     deadlines: Vec<Deadline>,
     /// Values written before this (milliseconds, compared with their HLC's

@@ -21,6 +21,7 @@ use crate::string::{Applied, StringState};
 use crate::vv::{Dot, VersionVector};
 use bytes::Bytes;
 use hashbrown::HashMap;
+use serde::{Deserialize, Serialize};
 
 /// The dot, clock and context of the op being applied.
 #[derive(Clone, Copy)]
@@ -32,10 +33,12 @@ pub struct OpCtx<'a> {
 }
 
 /// The fields of one container.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fields {
     map: HashMap<Bytes, StringState>,
-    /// Fields holding something visible, ignoring expiry.
+    /// Fields holding something visible, ignoring expiry (derived: not
+    /// in snapshots, see [`Fields::restored`]).
+    #[serde(skip)]
     live: usize,
 }
 
@@ -194,6 +197,11 @@ impl Fields {
                 s.remove_counts(&fc.counts);
             }
         }
+        self.recount();
+    }
+
+    /// Rebuilds what snapshots leave out, after decoding one.
+    pub fn restored(&mut self) {
         self.recount();
     }
 

@@ -28,6 +28,7 @@ use crate::string::{Entry, StringState};
 use crate::vv::{Dot, VersionVector};
 use crate::zset::ZSet;
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 /// Where conflicts found while applying go.
 pub struct Recorder<'a> {
@@ -68,7 +69,7 @@ impl Recorder<'_> {
 }
 
 /// The parts of a key beyond a plain string.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rich {
     pub string: StringState,
     pub hash: Option<Box<Fields>>,
@@ -79,7 +80,7 @@ pub struct Rich {
 }
 
 /// The replicated state of one key.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum KeyState {
     /// A string (register and counter) without expiry: the common case.
     Str(StringState),
@@ -220,6 +221,25 @@ impl KeyState {
     /// A short description of the content of `kind`, for the conflict log.
     pub fn describe(&self, kind: Kind) -> Vec<u8> {
         self.parts().describe(kind)
+    }
+
+    /// Rebuilds what snapshots leave out (counts and indexes derived from
+    /// the content), after decoding one.
+    pub fn restored(&mut self) {
+        if let KeyState::Rich(r) = self {
+            for f in [r.hash.as_deref_mut(), r.set.as_deref_mut()]
+                .into_iter()
+                .flatten()
+            {
+                f.restored();
+            }
+            if let Some(z) = r.zset.as_deref_mut() {
+                z.restored();
+            }
+            if let Some(l) = r.list.as_deref_mut() {
+                l.restored();
+            }
+        }
     }
 
     /// True if the key holds anything a reader can see, ignoring expiry.

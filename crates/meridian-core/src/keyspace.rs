@@ -361,8 +361,42 @@ impl Keyspace {
         out[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Puts back one key decoded from a snapshot (see [`crate::snapshot`]),
+    /// with its derived parts rebuilt and the keyspace's indexes (live
+    /// count, deadlines, tombstones to collect) updated. A key already held
+    /// is replaced.
+    pub fn restore(&mut self, key: Bytes, mut state: KeyState) {
+        state.restored();
+        if let Some(old) = self.map.remove(&key) {
+            if old.has_content() {
+                self.live -= 1;
+            }
+            if let Some(at) = old.deadline() {
+                self.volatile.remove(&(at, key.clone()));
+            }
+        }
+        if state.is_removable() {
+            return;
+        }
+        if state.has_content() {
+            self.live += 1;
+        }
+        if let Some(at) = state.deadline() {
+            self.volatile.insert((at, key.clone()));
+        }
+        if state.is_floor_only() {
+            if let Some(dot) = state.expiry().and_then(|e| e.floor_dot()) {
+                self.tombstones.push_back((dot, key.clone()));
+            }
+        }
+        if state.list_tombstones() > 0 && self.list_gc_queued.insert(key.clone()) {
+            self.list_gc.push_back((key.clone(), 0));
+        }
+        self.map.insert(key, state);
+    }
+
     /// Iterates over all key states, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &KeyState)> {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Bytes, &KeyState)> {
         self.map.iter()
     }
 }

@@ -39,13 +39,15 @@ pub mod num;
 pub mod op;
 pub mod protocol;
 pub mod region;
+pub mod snapshot;
 pub mod string;
 pub mod timing;
 pub mod vv;
 pub mod zset;
 
 pub use hlc::{Hlc, HlcClock};
-pub use node::{FieldWrite, Node, NodeStats, ReceiveError, Received, Write};
+pub use node::{FieldWrite, Installed, Node, NodeStats, ReceiveError, Received, Write};
 pub use op::{Kind, Op, OpBody};
 pub use region::{RegionId, Regions};
+pub use snapshot::{LogBase, Snapshot, SnapshotError};
 pub use vv::{Dot, VersionVector};

@@ -47,6 +47,7 @@ use crate::keyspace::Keyspace;
 use crate::list::ElemId;
 use crate::op::{FieldAction, FieldOp, Kind, ListOp, Op, OpBody};
 use crate::region::{RegionId, Regions};
+use crate::snapshot::{Snapshot, SnapshotError, SnapshotRef};
 use crate::string::SIBLINGS_MAX;
 use crate::vv::{Dot, VersionVector};
 use bytes::Bytes;
@@ -153,6 +154,19 @@ pub struct NodeStats {
     pub tombstones_collected: u64,
     /// Removed list elements collected once stable.
     pub list_tombstones_collected: u64,
+    /// Peers' snapshots installed (full state transfers).
+    pub snapshots_installed: u64,
+}
+
+/// What [`Node::install`] did.
+#[derive(Debug, Default, PartialEq)]
+pub struct Installed {
+    /// Ops the snapshot brought that this region had not applied.
+    pub brought: u64,
+    /// Ops of this region's log re-applied on top of the snapshot.
+    pub replayed: u64,
+    /// Held ops the new state released, applied: the caller logs them.
+    pub released: Vec<Op>,
 }
 
 /// Why a received op was not taken.
@@ -500,6 +514,123 @@ impl Node {
             }
         }
         self.clock.observe(op.hlc);
+    }
+
+    /// Appends this region's state, as a snapshot (see [`crate::snapshot`]),
+    /// to `out`. Ops held for their causes are left out (their senders
+    /// send them again), as are the conflict log and the counters, which
+    /// record what happened here rather than state.
+    pub fn encode_snapshot(&self, out: &mut Vec<u8>) {
+        let snap = SnapshotRef {
+            regions: self.regions.names(),
+            region: self.me,
+            vv: &self.vv,
+            clock: self.clock.last(),
+            seen_by: &self.seen_by,
+            keys: || self.keys.iter(),
+        };
+        let buf = postcard::to_extend(&snap, std::mem::take(out))
+            .unwrap_or_else(|e| panic!("snapshot encoding failed: {e}"));
+        *out = buf;
+    }
+
+    /// Region `me`'s replica from a snapshot it wrote itself (restart once
+    /// its log is truncated): replay its log after the snapshot on top.
+    pub fn from_snapshot(
+        regions: Regions,
+        me: RegionId,
+        snap: Snapshot,
+    ) -> Result<Node, SnapshotError> {
+        if snap.regions.as_slice() != regions.names() {
+            return Err(SnapshotError::Regions {
+                theirs: snap.regions,
+                ours: regions.names().to_vec(),
+            });
+        }
+        let mut node = Node::new(regions, me);
+        node.vv = snap.vv;
+        node.clock.observe(snap.clock);
+        node.seen_by = snap.seen_by;
+        for (key, state) in snap.keys {
+            node.keys.restore(key, state);
+        }
+        Ok(node)
+    }
+
+    /// The full state transfer (see [`crate::snapshot`]): takes a peer's
+    /// snapshot and re-applies on top, from `log` (this region's log from
+    /// its first record, in order), every op the snapshot lacks. Fails,
+    /// changing nothing, if an op this region had applied is neither in
+    /// the snapshot nor in `log`.
+    ///
+    /// Ops held for their causes that the new state releases are applied
+    /// and returned: the caller logs them, as for [`Node::receive`].
+    pub fn install(
+        &mut self,
+        snap: Snapshot,
+        log: impl IntoIterator<Item = Op>,
+    ) -> Result<Installed, SnapshotError> {
+        let from = snap.region;
+        let snap_vv = snap.vv.clone();
+        let mut new = Node::from_snapshot(self.regions.clone(), self.me, snap)?;
+        new.siblings = self.siblings.clone();
+        let mut replayed = 0;
+        for op in log {
+            if new.vv.covers(op.dot) {
+                continue;
+            }
+            if !deliverable(&op, &new.vv) {
+                let origin = op.dot.region;
+                return Err(SnapshotError::Missing {
+                    origin,
+                    seq: new.vv.get(origin) + 1,
+                });
+            }
+            new.apply(&op);
+            replayed += 1;
+        }
+        if let Some((origin, seq)) = self
+            .vv
+            .as_slice()
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| (RegionId(i as u16), s))
+            .find(|&(r, s)| new.vv.get(r) < s)
+            .map(|(r, _)| (r, new.vv.get(r) + 1))
+        {
+            return Err(SnapshotError::Missing { origin, seq });
+        }
+        // What this region knew of its peers stays true; the sender had
+        // applied everything in its snapshot.
+        for (mine, theirs) in new.seen_by.iter_mut().zip(&self.seen_by) {
+            mine.merge(theirs);
+        }
+        if from != self.me {
+            new.seen_by[from.index()].merge(&snap_vv);
+        }
+        new.clock.observe(self.clock.last());
+        let brought = (0..self.regions.len())
+            .map(|i| {
+                let r = RegionId(i as u16);
+                snap_vv.get(r).saturating_sub(self.vv.get(r))
+            })
+            .sum();
+        new.pending = std::mem::take(&mut self.pending);
+        new.stats = std::mem::take(&mut self.stats);
+        new.conflicts = std::mem::take(&mut self.conflicts);
+        let mut released = Vec::new();
+        while let Some(next) = new.pending.take_ready(&new.vv) {
+            new.apply(&next);
+            new.stats.ops_remote += 1;
+            released.push(next);
+        }
+        new.stats.snapshots_installed += 1;
+        *self = new;
+        Ok(Installed {
+            brought,
+            replayed,
+            released,
+        })
     }
 
     /// Digest of the keyspace (see [`Keyspace::digest`]).

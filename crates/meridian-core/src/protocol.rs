@@ -13,6 +13,18 @@
 //!                                      <-  Ack{vv}  (after the records are durable)
 //! ```
 //!
+//! When the sender's log no longer holds its own ops that the receiver
+//! lacks (the log was truncated while the receiver was away; see
+//! [`crate::snapshot`]), a full state transfer comes first:
+//!
+//! ```text
+//!   SnapshotOffer{vv}                                   ->
+//!                                      <-  SnapshotAccept   (or Refused{reason})
+//!   SnapshotChunk{data} ... SnapshotDone{bytes}         ->
+//!                                      <-  Ack{vv}      (installed and persisted)
+//!   Batch{records} ...                                  ->
+//! ```
+//!
 //! Proofs are HMACs of both nonces under the cluster secret, so each side
 //! proves it knows the secret without sending it, and a recorded handshake
 //! cannot be replayed. `Welcome.vv` is the receiver's version vector: the
@@ -77,7 +89,36 @@ pub enum Msg {
     },
     /// Sent on an idle link so that a dead peer is noticed.
     Heartbeat,
+    /// Instead of `Batch`es: the sender's log no longer holds some of its
+    /// own ops the receiver lacks (see [`crate::snapshot`]), so it offers
+    /// its whole state, a snapshot covering at least `vv`.
+    SnapshotOffer {
+        vv: VersionVector,
+    },
+    /// The receiver takes the offer: its log holds every op it applied that
+    /// `vv` lacks ([`crate::LogBase::admits`]). Otherwise it answers
+    /// `Refused` and the sender tries again later.
+    SnapshotAccept,
+    /// A piece of the encoded snapshot ([`crate::Node::encode_snapshot`]),
+    /// at most [`SNAPSHOT_CHUNK_BYTES`], in order.
+    SnapshotChunk {
+        data: Bytes,
+    },
+    /// The snapshot is complete: `bytes` in all. The receiver installs it
+    /// ([`crate::Node::install`]), persists it, and answers `Ack` with its
+    /// new version vector; then `Batch`es follow as usual.
+    SnapshotDone {
+        bytes: u64,
+    },
 }
+
+/// Largest piece of a snapshot in one frame.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Largest snapshot a receiver takes, in bytes (it is held in memory while
+/// it arrives and is decoded). A region whose state is larger cannot be
+/// sent whole; see docs/ARCHITECTURE.md.
+pub const SNAPSHOT_BYTES_MAX: u64 = 16 * 1024 * 1024 * 1024;
 
 /// A frame that cannot be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -22,6 +22,7 @@ use crate::num::{format_f64, parse_f64, parse_i64};
 use crate::region::{RegionId, REGIONS_MAX};
 use crate::vv::{Dot, VersionVector};
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 /// Most siblings one MERIDIAN.RESOLVE leaves at its origin. A resolve
 /// replaces only the values its context covers, so values written after the
@@ -37,7 +38,7 @@ pub const SIBLINGS_MAX: usize = 16;
 pub const ENTRIES_MAX: usize = SIBLINGS_MAX * REGIONS_MAX;
 
 /// One written value.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub dot: Dot,
     pub hlc: Hlc,
@@ -52,7 +53,7 @@ impl Entry {
 }
 
 /// The replicated state of one register.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StringState {
     entries: Vec<Entry>,
     counter: Option<Box<Counter>>,

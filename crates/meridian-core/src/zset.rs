@@ -18,6 +18,7 @@ use crate::op::{FieldCounts, FieldOp, Kind};
 use crate::string::Applied;
 use crate::vv::VersionVector;
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
@@ -55,9 +56,11 @@ pub fn score_text(v: f64) -> Bytes {
 }
 
 /// The replicated state of one sorted set.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ZSet {
     fields: Fields,
+    /// Derived: not in snapshots (see [`ZSet::restored`]).
+    #[serde(skip)]
     index: BTreeSet<(Score, Bytes)>,
 }
 
@@ -120,6 +123,12 @@ impl ZSet {
     /// Drops what an expiry at `floor` removes.
     pub fn expire(&mut self, floor: Hlc, counts: &[FieldCounts]) {
         self.fields.expire(Kind::ZSet, floor, counts);
+        self.reindex();
+    }
+
+    /// Rebuilds what snapshots leave out (the index), after decoding one.
+    pub fn restored(&mut self) {
+        self.fields.restored();
         self.reindex();
     }
 
