@@ -15,13 +15,15 @@
 //! and after a last round of reports and collection no tombstone may be
 //! left.
 
+mod common;
+
 use bytes::Bytes;
+use common::reference_list;
 use meridian_core::key::KeyState;
 use meridian_core::list::{ElemId, List};
-use meridian_core::op::{Kind, ListOp};
-use meridian_core::{Node, Op, OpBody, Regions, VersionVector, Write};
+use meridian_core::op::Kind;
+use meridian_core::{Node, Op, Regions, VersionVector, Write};
 use proptest::prelude::*;
-use std::collections::{BTreeMap, BTreeSet};
 
 const REGIONS: [&str; 3] = ["ap-southeast", "eu-west", "us-east"];
 /// One key: every op on it interacts with every other.
@@ -310,74 +312,6 @@ fn plan(node: &Node, k: &Bytes, i: &Intent, now: u64) -> Option<Write> {
         },
         _ => return None,
     })
-}
-
-/// The RGA order of the history's list ops (a tree: children of an element
-/// by id, greatest first), without the removed elements. No expiry.
-fn reference_list(ops: &[&Op]) -> Vec<Bytes> {
-    let mut parent: BTreeMap<ElemId, Option<ElemId>> = BTreeMap::new();
-    let mut value: BTreeMap<ElemId, ((meridian_core::Hlc, meridian_core::RegionId), Bytes)> =
-        BTreeMap::new();
-    let mut removed: BTreeSet<ElemId> = BTreeSet::new();
-    let mut dots = BTreeMap::new();
-    for o in ops {
-        if let OpBody::List(ListOp::Insert { after, values }) = &o.body {
-            let mut prev = *after;
-            for (i, v) in values.iter().enumerate() {
-                let id = ElemId {
-                    hlc: o.hlc,
-                    region: o.dot.region,
-                    idx: i as u32,
-                };
-                parent.insert(id, prev);
-                value.insert(id, ((o.hlc, o.dot.region), v.clone()));
-                dots.insert(id, o.dot);
-                prev = Some(id);
-            }
-        }
-    }
-    for o in ops {
-        match &o.body {
-            OpBody::List(ListOp::Remove { ids }) => removed.extend(ids.iter().copied()),
-            OpBody::List(ListOp::Set { id, value: v }) => {
-                let e = value.get_mut(id).expect("set of a known element");
-                if e.0 < (o.hlc, o.dot.region) {
-                    *e = ((o.hlc, o.dot.region), v.clone());
-                }
-            }
-            OpBody::Del { .. } => {
-                for (id, d) in &dots {
-                    if o.deps.covers(*d) {
-                        removed.insert(*id);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut children: BTreeMap<Option<ElemId>, Vec<ElemId>> = BTreeMap::new();
-    for (id, p) in &parent {
-        children.entry(*p).or_default().push(*id);
-    }
-    let mut out = Vec::new();
-    fn walk(
-        at: Option<ElemId>,
-        children: &BTreeMap<Option<ElemId>, Vec<ElemId>>,
-        visit: &mut dyn FnMut(ElemId),
-    ) {
-        let mut kids = children.get(&at).cloned().unwrap_or_default();
-        kids.sort_by(|a, b| b.cmp(a));
-        for k in kids {
-            visit(k);
-            walk(Some(k), children, visit);
-        }
-    }
-    walk(None, &children, &mut |id| {
-        if !removed.contains(&id) {
-            out.push(value[&id].1.clone());
-        }
-    });
-    out
 }
 
 fn check(steps: &[Step], order: &[usize], expiry: bool) -> Result<(), TestCaseError> {
