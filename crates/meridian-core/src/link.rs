@@ -94,6 +94,18 @@ impl Outbound {
         self.next_lsn
     }
 
+    /// The log was truncated under the link and now starts at `first_lsn`
+    /// (the caller checked that it still holds every op of ours the peer
+    /// lacks, see [`crate::snapshot::LogBase::serves`]): every read
+    /// position moves up to it. Batches in flight stay, so their acks still
+    /// settle them.
+    pub fn skip_to(&mut self, first_lsn: u64) {
+        self.next_lsn = self.next_lsn.max(first_lsn);
+        self.acked_below_lsn = self.acked_below_lsn.max(first_lsn);
+        self.relay_next_lsn = self.relay_next_lsn.max(first_lsn);
+        self.relay_settled_lsn = self.relay_settled_lsn.max(first_lsn);
+    }
+
     /// Where the relay scan reads next.
     pub fn relay_next_lsn(&self) -> u64 {
         self.relay_next_lsn
@@ -186,5 +198,15 @@ mod tests {
         assert!(l.wants(Dot::new(me, 7)));
         // Peer lost data: rescan from the start.
         assert_eq!(l.on_welcome(VersionVector::from_vec(vec![2, 0]), 1), 1);
+        // The log is truncated under the link: reads move up, the batch in
+        // flight still settles.
+        l.on_sent(30, 12);
+        l.skip_to(25);
+        assert_eq!(
+            (l.next_lsn(), l.relay_next_lsn(), l.in_flight()),
+            (31, 25, 1)
+        );
+        l.on_ack(VersionVector::from_vec(vec![12, 0]));
+        assert_eq!(l.in_flight(), 0);
     }
 }

@@ -29,6 +29,9 @@ pub const KEYS_MAX: u64 = 10_000_000;
 /// (it makes concurrent writes to the same key happen).
 pub const HOT_KEYS_MAX: u64 = 10_000;
 
+/// Largest `--log-retention-secs`: the region server's own limit (a year).
+pub const LOG_RETENTION_SECS_MAX: u64 = 365 * 24 * 3600;
+
 /// Longest run, in seconds (a week); `0` means until Ctrl-C.
 pub const DURATION_S_MAX: u64 = 7 * 24 * 3600;
 
@@ -89,6 +92,13 @@ pub struct DemoArgs {
     /// error.
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
+    /// Passed to every region server: how long a region may be away
+    /// before the others truncate their logs past what it lacks; when it
+    /// comes back (`restart REGION`) a peer sends it a full snapshot
+    /// instead (see INFO persistence and replication, and
+    /// MERIDIAN.SNAPSHOT). Default: the server's (an hour).
+    #[arg(long, value_name = "SECS")]
+    pub log_retention_secs: Option<u64>,
     /// The `meridian` executable that runs the region servers (default:
     /// this program).
     #[arg(long, hide = true)]
@@ -157,6 +167,9 @@ impl DemoArgs {
         check_range("--keys", self.keys, 1, KEYS_MAX)?;
         check_range("--hot-keys", self.hot_keys, 1, HOT_KEYS_MAX)?;
         check_range("--duration", self.duration, 0, DURATION_S_MAX)?;
+        if let Some(secs) = self.log_retention_secs {
+            check_range("--log-retention-secs", secs, 1, LOG_RETENTION_SECS_MAX)?;
+        }
         if self.story == Some(Story::LondonFire) {
             if !regions.iter().any(|r| r == LONDON) {
                 bail!("--story london-fire needs {LONDON} in --regions, e.g. --regions us-east,eu-west,{LONDON}");
@@ -303,6 +316,8 @@ mod tests {
         assert!(plan(&["--keys", "0"]).is_err());
         assert!(plan(&["--fsync", "sometimes"]).is_err());
         assert_eq!(plan(&["--duration", "0"]).unwrap().duration, None);
+        assert!(plan(&["--log-retention-secs", "0"]).is_err());
+        assert!(plan(&["--log-retention-secs", "2"]).is_ok());
     }
 
     #[test]

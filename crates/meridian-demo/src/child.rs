@@ -28,6 +28,8 @@ pub struct RegionSpec<'a> {
     pub fsync: &'a str,
     /// `--siblings` patterns.
     pub siblings: &'a [String],
+    /// `--log-retention-secs`, if given.
+    pub log_retention_secs: Option<u64>,
     pub cluster: &'a str,
     pub secret: &'a str,
 }
@@ -65,6 +67,10 @@ impl RegionProcess {
         for pattern in spec.siblings {
             args.push("--siblings".into());
             args.push(pattern.clone());
+        }
+        if let Some(secs) = spec.log_retention_secs {
+            args.push("--log-retention-secs".into());
+            args.push(secs.to_string());
         }
         for (name, addr) in &spec.peers {
             args.push("--peer".into());

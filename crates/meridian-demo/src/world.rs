@@ -362,6 +362,7 @@ async fn start_once(
             log: dir.join(format!("{name}.log")),
             fsync: &args.fsync,
             siblings: &args.siblings,
+            log_retention_secs: args.log_retention_secs,
             cluster: CLUSTER,
             secret,
         };

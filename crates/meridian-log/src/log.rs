@@ -77,6 +77,7 @@ impl Log {
                 offsets: Vec::new(),
                 last_lsn,
                 closing: false,
+                roll_after: None,
             }),
             work: Condvar::new(),
             space: Condvar::new(),
@@ -228,6 +229,38 @@ impl Log {
             self.shared.poison(e.to_string());
         }
         result
+    }
+
+    /// Writes every appended record now, on the calling thread, whatever
+    /// the policy (under `Always` it also fsyncs, as the writer thread
+    /// would), and returns once [`Log::durable_lsn`] reaches the last one.
+    /// For rare callers that must read back everything they appended (the
+    /// server reads its whole log to install a peer's snapshot); it blocks
+    /// for a write, and for an fsync under `Always`.
+    pub fn write_now(&self) -> Result<(), LogError> {
+        if self.durable_lsn() >= self.last_lsn() && self.shared.pending.lock().roll_after.is_none()
+        {
+            return Ok(());
+        }
+        let result = self.state.lock().flush();
+        if let Err(e) = &result {
+            self.shared.poison(e.to_string());
+        }
+        result
+    }
+
+    /// Ends the active segment after the last appended record: the next
+    /// record starts a new segment, so that `truncate_before(lsn + 1)`
+    /// can delete every record up to the returned `lsn`, and none after.
+    /// Cheap (it only marks the position; whoever writes next, or
+    /// `truncate_before`, starts the new segment), so a caller can mark the
+    /// exact end of what a snapshot covers while it holds its state lock.
+    /// An empty active segment is not ended again. A later mark replaces
+    /// one not acted on yet.
+    pub fn end_segment(&self) -> u64 {
+        let mut p = self.shared.pending.lock();
+        p.roll_after = Some(p.last_lsn);
+        p.last_lsn
     }
 
     /// Waits until `durable_lsn() >= lsn`, writing inline first under
@@ -443,6 +476,11 @@ impl Log {
     /// segment is never deleted. The caller decides when this is safe (every
     /// peer has acknowledged those records and state no longer needs them).
     pub fn truncate_before(&self, lsn: u64) -> Result<(), LogError> {
+        if self.shared.pending.lock().roll_after.is_some() {
+            // Start the segment `end_segment` asked for first, so that
+            // everything before the mark can go now.
+            self.write_now()?;
+        }
         let victims: Vec<_> = {
             let mut segments = self.shared.segments.lock();
             let n = segments

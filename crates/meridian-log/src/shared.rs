@@ -18,6 +18,9 @@ pub(crate) struct Pending {
     pub last_lsn: u64,
     /// Set by `close`: no more appends; the writer drains, fsyncs and exits.
     pub closing: bool,
+    /// Set by [`crate::Log::end_segment`]: the active segment ends after
+    /// this LSN; whoever writes next starts a new segment there.
+    pub roll_after: Option<u64>,
 }
 
 impl Pending {

@@ -19,6 +19,8 @@ pub(crate) struct Batch {
     buf: Vec<u8>,
     offsets: Vec<u32>,
     first_lsn: u64,
+    /// A segment end asked for by `Log::end_segment`, taken with the batch.
+    roll_after: Option<u64>,
 }
 
 /// How often the writer thread writes records that no caller flushed, under
@@ -187,10 +189,10 @@ impl Writer {
     pub(crate) fn flush(&mut self) -> Result<(), LogError> {
         let mut batch = std::mem::take(&mut self.scratch);
         self.take(&mut batch);
-        let result = if batch.offsets.is_empty() {
-            Ok(())
-        } else {
-            self.write_batch(&batch)
+        let result = match batch.roll_after.take() {
+            None if batch.offsets.is_empty() => Ok(()),
+            None => self.write_batch(&batch),
+            Some(end) => self.write_ending_segment(&batch, end),
         };
         batch.buf.clear();
         batch.offsets.clear();
@@ -206,10 +208,64 @@ impl Writer {
         let shared = Arc::clone(&self.shared);
         let mut p = shared.pending.lock();
         batch.first_lsn = p.first_lsn();
+        batch.roll_after = p.roll_after.take();
         std::mem::swap(&mut p.buf, &mut batch.buf);
         std::mem::swap(&mut p.offsets, &mut batch.offsets);
         drop(p);
         shared.space.notify_all();
+    }
+
+    /// Writes `batch` with a segment ending after LSN `end` (see
+    /// `Log::end_segment`): the records up to `end`, a new segment, the
+    /// rest. The mark was set when `end` was the last appended LSN, so
+    /// every record up to it is written already or in this batch.
+    fn write_ending_segment(&mut self, batch: &Batch, end: u64) -> Result<(), LogError> {
+        let n = batch.offsets.len() as u64;
+        let split = if n == 0 || end < batch.first_lsn {
+            0
+        } else {
+            (end - batch.first_lsn + 1).min(n) as usize
+        };
+        if split == 0 {
+            self.end_segment_at(end)?;
+            if n > 0 {
+                self.write_batch(batch)?;
+            }
+            return Ok(());
+        }
+        if split as u64 == n {
+            self.write_batch(batch)?;
+            return self.end_segment_at(end);
+        }
+        let cut = batch.offsets[split] as usize;
+        let head = Batch {
+            buf: batch.buf[..cut].to_vec(),
+            offsets: batch.offsets[..split].to_vec(),
+            first_lsn: batch.first_lsn,
+            roll_after: None,
+        };
+        let rest = Batch {
+            buf: batch.buf[cut..].to_vec(),
+            offsets: batch.offsets[split..]
+                .iter()
+                .map(|&o| o - cut as u32)
+                .collect(),
+            first_lsn: batch.first_lsn + split as u64,
+            roll_after: None,
+        };
+        self.write_batch(&head)?;
+        self.end_segment_at(end)?;
+        self.write_batch(&rest)
+    }
+
+    /// Starts a new segment after LSN `end` if the active one holds
+    /// records and ends exactly there (a full segment may just have been
+    /// rotated, or, if marks raced, records after `end` may be written).
+    fn end_segment_at(&mut self, end: u64) -> Result<(), LogError> {
+        if self.next_lsn == end + 1 && self.next_lsn > self.segment_first_lsn {
+            self.rotate()?;
+        }
+        Ok(())
     }
 
     /// If written records are not synced yet, returns what the caller must

@@ -57,7 +57,39 @@ pub struct ServerArgs {
     /// work and, on a test machine, the benchmark client.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=THREADS_MAX as i64))]
     pub threads: Option<u16>,
+    /// Write a snapshot of the state to the data directory each time the
+    /// log has grown by this many MiB since the last one, and delete the
+    /// log behind it once every peer has acknowledged it (or is left
+    /// behind, see --log-retention-secs). MERIDIAN.SNAPSHOT writes one at
+    /// once.
+    #[arg(long, value_name = "MB", default_value_t = SNAPSHOT_LOG_MB_DEFAULT)]
+    pub snapshot_log_mb: u64,
+    /// How long a peer may be unreachable before the log is truncated past
+    /// what it lacks anyway (it is *left behind*); when it comes back a
+    /// peer sends it a full snapshot of its state instead of the log.
+    /// Meanwhile the log keeps everything it lacks.
+    #[arg(long, value_name = "SECS", default_value_t = LOG_RETENTION_SECS_DEFAULT)]
+    pub log_retention_secs: u64,
 }
+
+/// Default of `--snapshot-log-mb`: a snapshot per 256 MiB of log bounds
+/// the disk a busy region's log takes and the replay on restart (about a
+/// second of records at full write rate), while snapshots stay rare (one
+/// every few minutes under heavy load, each a pause of the whole state).
+pub const SNAPSHOT_LOG_MB_DEFAULT: u64 = 256;
+
+/// Largest `--snapshot-log-mb` (1 TiB): past it the log would fill a
+/// disk before a snapshot bounded it.
+pub const SNAPSHOT_LOG_MB_MAX: u64 = 1024 * 1024;
+
+/// Default of `--log-retention-secs`: an hour covers a restart, a deploy
+/// or a network incident, after which a peer that is still away gets a
+/// snapshot rather than holding the log of every other region.
+pub const LOG_RETENTION_SECS_DEFAULT: u64 = 3600;
+
+/// Largest `--log-retention-secs` (a year): longer is "keep the log for
+/// ever", which a disk does not allow.
+pub const LOG_RETENTION_SECS_MAX: u64 = 365 * 24 * 3600;
 
 /// Most worker threads `--threads` takes: past a few, the state lock is the
 /// limit, and each thread holds buffers.
@@ -127,6 +159,18 @@ impl ServerArgs {
         meridian_core::Regions::new(self.region_names()).context("region set")?;
         if self.siblings.len() > SIBLING_PATTERNS_MAX {
             bail!("at most {SIBLING_PATTERNS_MAX} --siblings patterns");
+        }
+        if !(1..=SNAPSHOT_LOG_MB_MAX).contains(&self.snapshot_log_mb) {
+            bail!(
+                "--snapshot-log-mb {} is out of range: use 1 to {SNAPSHOT_LOG_MB_MAX} (MiB of log between snapshots)",
+                self.snapshot_log_mb
+            );
+        }
+        if !(1..=LOG_RETENTION_SECS_MAX).contains(&self.log_retention_secs) {
+            bail!(
+                "--log-retention-secs {} is out of range: use 1 to {LOG_RETENTION_SECS_MAX} (how long an unreachable peer holds the log)",
+                self.log_retention_secs
+            );
         }
         Ok(())
     }

@@ -62,7 +62,11 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-async fn handle(shared: &Shared, mut stream: TcpStream, addr: SocketAddr) -> std::io::Result<()> {
+async fn handle(
+    shared: &Arc<Shared>,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut conn = ConnState {
         id: Counters::bump(&shared.counters.next_client_id),
@@ -116,14 +120,24 @@ async fn handle(shared: &Shared, mut stream: TcpStream, addr: SocketAddr) -> std
                 }
             }
             if let Some(wait) = wait {
-                // MERIDIAN.WAITFOR: answer what came before, wait, answer it,
-                // then run the rest of the pipeline.
+                // MERIDIAN.WAITFOR, MERIDIAN.SNAPSHOT: answer what came
+                // before, wait, answer it, then run the rest of the pipeline.
                 if !out.is_empty() {
                     stream.write_all(&out).await?;
                     out.clear();
                 }
-                let reached = wait_for(shared, &wait).await;
-                encode(&Reply::integer(reached as i64), conn.proto, &mut out);
+                let reply = match wait {
+                    cmd::Wait::Applied { vv, timeout } => {
+                        Reply::integer(wait_for(shared, &vv, timeout).await as i64)
+                    }
+                    cmd::Wait::Snapshot => match crate::snapshot::take(shared).await {
+                        Ok(taken) => Reply::simple(taken.status()),
+                        Err(e) => Reply::error(
+                            format!("ERR snapshot failed: {e:#}").replace(['\r', '\n'], " "),
+                        ),
+                    },
+                };
+                encode(&reply, conn.proto, &mut out);
                 if fatal.is_none() && !requests.is_empty() {
                     continue;
                 }
@@ -152,20 +166,24 @@ async fn handle(shared: &Shared, mut stream: TcpStream, addr: SocketAddr) -> std
     }
 }
 
-/// Waits until this region has applied everything in `wait.vv`, or the
-/// timeout passes; true if it got there.
-async fn wait_for(shared: &Shared, wait: &cmd::Wait) -> bool {
+/// Waits until this region has applied everything in `vv`, or `timeout`
+/// passes; true if it got there.
+async fn wait_for(
+    shared: &Shared,
+    vv: &meridian_core::VersionVector,
+    timeout: std::time::Duration,
+) -> bool {
     let mut changes = shared.log.subscribe();
-    let deadline = tokio::time::Instant::now() + wait.timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if shared.node.lock().vv().dominates(&wait.vv) {
+        if shared.node.lock().vv().dominates(vv) {
             return true;
         }
         // Every applied op is logged, so the log's durable position moves
         // whenever the version vector does.
         match tokio::time::timeout_at(deadline, changes.changed()).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => return shared.node.lock().vv().dominates(&wait.vv),
+            Ok(Err(_)) | Err(_) => return shared.node.lock().vv().dominates(vv),
         }
     }
 }

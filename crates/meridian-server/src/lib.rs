@@ -13,13 +13,14 @@ pub mod conn;
 pub mod lag;
 pub mod repl;
 pub mod shared;
+pub mod snapshot;
 
 use anyhow::{bail, Context};
 use config::ServerArgs;
-use meridian_core::{Node, Op, Regions};
-use meridian_log::{Log, LogConfig};
+use meridian_core::Regions;
+use meridian_log::LogConfig;
 use parking_lot::Mutex;
-use shared::{Counters, LinkState, OutLink, PeerStatus, Shared};
+use shared::{Counters, PeerStatus, Shared};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -60,38 +61,17 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
     check_identity(&args.data, &args, &regions)?;
 
     let started = Instant::now();
-    let mut node = Node::new(regions.clone(), me);
-    node.set_siblings(
+    let rec = snapshot::recover(
+        &args.data,
+        LogConfig::new(args.data.join("log"), args.fsync),
+        &regions,
+        me,
         args.siblings
             .iter()
             .map(|p| bytes::Bytes::from(p.clone()))
             .collect(),
-    );
-    let mut bad = None;
-    let mut replayed = 0u64;
-    let log = Log::open(
-        LogConfig::new(args.data.join("log"), args.fsync),
-        |lsn, record| {
-            if bad.is_some() {
-                return;
-            }
-            match Op::decode(record) {
-                Ok(op) if op.dot.region.index() < regions.len() => {
-                    node.replay(&op);
-                    replayed += 1;
-                }
-                Ok(op) => bad = Some(format!("record {lsn}: unknown region {}", op.dot.region)),
-                Err(e) => bad = Some(format!("record {lsn}: {e}")),
-            }
-        },
-    )
-    .with_context(|| format!("open log in {}", args.data.display()))?;
-    if let Some(why) = bad {
-        bail!(
-            "the log in {} cannot be replayed: {why}",
-            args.data.display()
-        );
-    }
+    )?;
+    let (node, log) = (rec.node, rec.log);
     if regions.len() > 1 {
         // Peers read only fsynced records: fsync as soon as anything is
         // written, whatever the client policy (see `Log::set_replicated`).
@@ -99,7 +79,11 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
     }
     tracing::info!(
         region = %args.region,
-        ops = replayed,
+        snapshot_lsn = rec.snapshot_lsn,
+        snapshot_bytes = rec.snapshot_bytes,
+        ops = rec.replayed,
+        log_first_lsn = log.first_lsn(),
+        log_last_lsn = log.last_lsn(),
         keys = node.keys().live_keys(),
         ms = started.elapsed().as_millis() as u64,
         "recovered from log"
@@ -118,24 +102,20 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
         .peers
         .iter()
         .map(|p| -> anyhow::Result<PeerStatus> {
-            Ok(PeerStatus {
-                name: p.name.clone(),
-                id: regions.id(&p.name)?,
-                addr: p.addr.clone(),
-                out: Mutex::new(OutLink {
-                    state: LinkState::Connecting,
-                    ops_behind: 0,
-                    ops_sent: 0,
-                    ops_relayed: 0,
-                    batches_sent: 0,
-                    connects: 0,
-                }),
-                inbound_connections: Default::default(),
-                ops_received: Default::default(),
-                clock_ahead_holds: Default::default(),
-            })
+            Ok(PeerStatus::new(
+                p.name.clone(),
+                regions.id(&p.name)?,
+                p.addr.clone(),
+            ))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let snapshots = shared::Snapshots::default();
+    {
+        let mut st = snapshots.state.lock();
+        st.base = rec.base;
+        st.lsn = rec.snapshot_lsn;
+        st.file_bytes = rec.snapshot_bytes;
+    }
     let shared = Arc::new(Shared {
         lag: Mutex::new((0..regions.len()).map(|_| Default::default()).collect()),
         node: Mutex::new(node),
@@ -146,6 +126,7 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
         client_addr,
         repl_addr,
         args,
+        snapshots,
     });
     let mut tasks = vec![
         tokio::spawn(conn::serve(shared.clone(), client_listener)),
@@ -154,6 +135,7 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
     for i in 0..shared.peers.len() {
         tasks.push(tokio::spawn(repl::dial::run(shared.clone(), i)));
     }
+    tasks.push(tokio::spawn(snapshot::run(shared.clone())));
     {
         let shared = shared.clone();
         tasks.push(tokio::spawn(async move {

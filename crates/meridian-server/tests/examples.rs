@@ -97,6 +97,7 @@ impl World {
                     client_addr: "127.0.0.1:0".parse().unwrap(),
                     repl_addr: "127.0.0.1:0".parse().unwrap(),
                     args,
+                    snapshots: Default::default(),
                 });
                 Region {
                     name: name.to_string(),

@@ -164,3 +164,55 @@ fn sparse_index_seeks_within_large_segments() {
         );
     }
 }
+
+/// `end_segment` marks where a snapshot ends, whatever was written or is
+/// pending around it, and `truncate_before(mark + 1)` then deletes exactly
+/// the records up to the mark.
+#[test]
+fn end_segment_lets_truncation_stop_exactly_at_the_mark() {
+    for policy in [FsyncPolicy::Always, FsyncPolicy::EverySec, FsyncPolicy::No] {
+        let dir = tempfile::tempdir().unwrap();
+        let records: Vec<Vec<u8>> = (0..60).map(|i| rec(23, i)).collect();
+        let (log, _) = open(cfg(dir.path(), policy));
+        // Written before the mark.
+        append_each_durable(&log, &records[..10]);
+        assert_eq!(log.end_segment(), 10);
+        // Pending when the mark is acted on: one batch split at the mark.
+        for r in &records[10..20] {
+            log.append(r).unwrap();
+        }
+        let mark = log.end_segment();
+        assert_eq!(mark, 20);
+        for r in &records[20..30] {
+            log.append(r).unwrap();
+        }
+        log.write_now().unwrap();
+        assert_eq!(log.durable_lsn(), 30);
+        log.truncate_before(mark + 1).unwrap();
+        assert_eq!(log.first_lsn(), 21, "{policy}");
+        assert!(matches!(
+            log.read_from(20, 10, 1000),
+            Err(LogError::Truncated { first: 21, .. })
+        ));
+        // A mark with nothing after it: the next record starts a segment.
+        let mark = log.end_segment();
+        assert_eq!(mark, 30);
+        log.truncate_before(mark + 1).unwrap();
+        assert_eq!(log.first_lsn(), 31, "{policy}");
+        // Marking an empty active segment again changes nothing.
+        log.end_segment();
+        log.truncate_before(31).unwrap();
+        assert_eq!(log.first_lsn(), 31);
+        append_each_durable(&log, &records[30..]);
+        assert_eq!(
+            owned(log.read_from(31, usize::MAX, usize::MAX).unwrap()),
+            numbered(31, &records[30..])
+        );
+        drop(log);
+        // Reopen: the retained records, LSNs continue.
+        let (log, seen) = open(cfg(dir.path(), policy));
+        assert_eq!(seen, numbered(31, &records[30..]));
+        assert_eq!(log.first_lsn(), 31);
+        assert_eq!(log.append(b"next").unwrap(), 61);
+    }
+}

@@ -21,6 +21,12 @@
 //!                           +OK: replaces exactly the values the context
 //!                           covers with `value`; a value written concurrently
 //!                           with the resolve stays as a sibling
+//! MERIDIAN.SNAPSHOT         +snapshot lsn=N bytes=N pause_ms=F write_ms=F
+//!                           truncated=N log_first_lsn=N [kept: why]: writes
+//!                           a snapshot of the state to the data directory now
+//!                           and truncates the log behind it if every peer
+//!                           has acknowledged it or is left behind (INFO
+//!                           persistence shows the same figures)
 //! ```
 //!
 //! Conflict-log entry ids are consecutive in a region, so a gap between two
@@ -115,10 +121,17 @@ pub fn waitfor(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     if ctx.node.vv().dominates(&vv) {
         return Ok(Reply::integer(1));
     }
-    ctx.wait = Some(super::Wait {
+    ctx.wait = Some(super::Wait::Applied {
         vv,
         timeout: std::time::Duration::from_millis(ms as u64),
     });
+    Ok(Reply::Null)
+}
+
+/// MERIDIAN.SNAPSHOT: the connection writes a snapshot once the pipeline
+/// has let go of the state lock (see `crate::snapshot::take`).
+pub fn snapshot(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
+    ctx.wait = Some(super::Wait::Snapshot);
     Ok(Reply::Null)
 }
 

@@ -109,15 +109,21 @@ pub struct Ctx<'a> {
     pub lsn: u64,
     /// Scratch buffer for encoding ops, reused across one pipeline.
     pub record: Vec<u8>,
-    /// Set by a command that must wait (MERIDIAN.WAITFOR); the connection
-    /// waits outside the state lock and then replies.
+    /// Set by a command that must wait (MERIDIAN.WAITFOR,
+    /// MERIDIAN.SNAPSHOT); the connection waits outside the state lock and
+    /// then replies.
     pub wait: Option<Wait>,
 }
 
-/// A wait for this region to reach a causal point.
-pub struct Wait {
-    pub vv: meridian_core::VersionVector,
-    pub timeout: std::time::Duration,
+/// What a command waits for outside the state lock.
+pub enum Wait {
+    /// MERIDIAN.WAITFOR: this region to reach a causal point.
+    Applied {
+        vv: meridian_core::VersionVector,
+        timeout: std::time::Duration,
+    },
+    /// MERIDIAN.SNAPSHOT: a snapshot to be written (see `crate::snapshot`).
+    Snapshot,
 }
 
 /// A command's result: a reply, or an error reply.

@@ -1,7 +1,8 @@
 //! Server commands.
 //!
 //! ```text
-//! INFO [section ...]      $text: server, clients, memory, stats, replication, keyspace
+//! INFO [section ...]      $text: server, clients, memory, persistence, stats,
+//!                         replication, keyspace
 //! COMMAND                 array describing every command
 //! COMMAND COUNT | LIST | INFO name ... | DOCS [name ...]
 //! ```
@@ -54,6 +55,7 @@ const SECTIONS: &[&str] = &[
     "server",
     "clients",
     "memory",
+    "persistence",
     "stats",
     "replication",
     "keyspace",
@@ -136,6 +138,7 @@ fn section_text(ctx: &Ctx<'_>, section: &str, out: &mut String) {
                 log.disk_bytes,
             )
         }
+        "persistence" => persistence(ctx, out),
         "replication" => replication(ctx, out),
         "keyspace" => {
             let n = ctx.node.keys().live_keys();
@@ -148,6 +151,39 @@ fn section_text(ctx: &Ctx<'_>, section: &str, out: &mut String) {
         }
         _ => Ok(()),
     };
+}
+
+/// Snapshots and the log behind them (see `crate::snapshot`).
+fn persistence(ctx: &Ctx<'_>, out: &mut String) -> std::fmt::Result {
+    let sh = ctx.shared;
+    let st = sh.snapshots.state.lock().clone();
+    let log = sh.log.stats();
+    let regions = ctx.node.regions();
+    let base: Vec<String> = regions
+        .ids()
+        .map(|id| format!("{}={}", regions.name(id), st.base.0.get(id)))
+        .collect();
+    write!(
+        out,
+        "# Persistence\r\nloading:0\r\nsnapshot_lsn:{}\r\nsnapshot_bytes:{}\r\nsnapshots_written:{}\r\nlast_snapshot_pause_ms:{:.1}\r\nlast_snapshot_write_ms:{:.1}\r\nsnapshot_log_mb:{}\r\nlog_retention_secs:{}\r\nlog_first_lsn:{}\r\nlog_last_lsn:{}\r\nlog_segments:{}\r\nlog_records_truncated:{}\r\nlog_base:{}\r\nlast_snapshot_kept_log:{}\r\n",
+        st.lsn,
+        st.file_bytes,
+        st.written,
+        st.last_pause_us as f64 / 1000.0,
+        st.last_write_us as f64 / 1000.0,
+        sh.args.snapshot_log_mb,
+        sh.args.log_retention_secs,
+        log.first_lsn,
+        log.last_lsn,
+        log.segments,
+        st.records_truncated,
+        base.join(","),
+        if st.held.is_empty() {
+            "no".to_string()
+        } else {
+            st.held.replace(['\r', '\n'], " ")
+        },
+    )
 }
 
 fn replication(ctx: &Ctx<'_>, out: &mut String) -> std::fmt::Result {
@@ -172,6 +208,17 @@ fn replication(ctx: &Ctx<'_>, out: &mut String) -> std::fmt::Result {
         node.pending(),
         sh.args.fsync,
     )?;
+    let t = &sh.snapshots;
+    write!(
+        out,
+        "state_transfers_sent:{}\r\nstate_transfers_received:{}\r\nstate_transfers_refused:{}\r\nstate_transfer_offers_refused:{}\r\nstate_transfer_in_progress:{}\r\nsnapshots_installed:{}\r\n",
+        t.transfers_sent.load(Ordering::Relaxed),
+        t.transfers_received.load(Ordering::Relaxed),
+        t.transfers_refused.load(Ordering::Relaxed),
+        t.offers_refused.load(Ordering::Relaxed),
+        u8::from(t.receiving.load(Ordering::Relaxed)),
+        node.stats().snapshots_installed,
+    )?;
     let lag = sh.lag.lock();
     let now = now_ms();
     for p in &sh.peers {
@@ -185,7 +232,7 @@ fn replication(ctx: &Ctx<'_>, out: &mut String) -> std::fmt::Result {
         // outgoing backlog and the measured lag of its ops arriving here.
         write!(
             out,
-            "peer_{}:link={},addr={},ops_behind={},ops_relayed={},lag_ms={:.1},lag_p50_ms={:.1},lag_p99_ms={:.1},ops_received={},inbound_links={},clock_ahead_holds={},connects={}",
+            "peer_{}:link={},addr={},ops_behind={},ops_relayed={},lag_ms={:.1},lag_p50_ms={:.1},lag_p99_ms={:.1},ops_received={},inbound_links={},clock_ahead_holds={},connects={},snapshots_sent={},silent_s={:.1}",
             p.name,
             o.state.label(),
             p.addr,
@@ -198,6 +245,8 @@ fn replication(ctx: &Ctx<'_>, out: &mut String) -> std::fmt::Result {
             p.inbound_connections.load(Ordering::Relaxed),
             p.clock_ahead_holds.load(Ordering::Relaxed),
             o.connects,
+            o.snapshots_sent,
+            sh.silent_ms(p) as f64 / 1000.0,
         )?;
         if let LinkState::Refused(why) | LinkState::Down(why) = &o.state {
             write!(out, ",last_error={}", why.replace([',', '\r', '\n'], " "))?;

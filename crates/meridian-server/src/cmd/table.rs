@@ -42,6 +42,8 @@ const W: &[&str] = &["write", "denyoom", "fast"];
 /// Writes whose cost grows with the data (FLUSHALL).
 const WS: &[&str] = &["write"];
 const C: &[&str] = &["fast", "loading", "stale"];
+/// Administrative commands (MERIDIAN.SNAPSHOT, as Redis's SAVE).
+const ADMIN: &[&str] = &["admin", "noscript"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $write:expr, $flags:expr, $f:expr, $l:expr, $s:expr, $run:path) => {
@@ -129,6 +131,16 @@ pub static COMMANDS: &[Spec] = &[
         1,
         1,
         meridian::siblings
+    ),
+    spec!(
+        "meridian.snapshot",
+        1,
+        false,
+        ADMIN,
+        0,
+        0,
+        0,
+        meridian::snapshot
     ),
     spec!("meridian.vv", 1, false, R, 0, 0, 0, meridian::vv),
     spec!("meridian.waitfor", 3, false, R, 0, 0, 0, meridian::waitfor),

@@ -4,15 +4,16 @@
 
 use super::auth::{self, Side, Transcript};
 use super::framed::{self, FrameReader, FrameWriter};
-use super::{HANDSHAKE_TIMEOUT, HEARTBEAT_INTERVAL, LINK_SILENCE_MAX};
+use super::{HANDSHAKE_TIMEOUT, HEARTBEAT_INTERVAL, LINK_SILENCE_MAX, SNAPSHOT_SILENCE_MAX};
 use crate::shared::{now_us, PeerStatus, Shared};
+use crate::snapshot::{InstallDone, InstallError};
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
-use meridian_core::protocol::{Msg, PROTOCOL_VERSION};
+use meridian_core::protocol::{Msg, NAME_BYTES_MAX, PROTOCOL_VERSION, SNAPSHOT_BYTES_MAX};
 use meridian_core::timing;
-use meridian_core::{Op, ReceiveError};
+use meridian_core::{Op, ReceiveError, Snapshot, VersionVector};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -64,7 +65,11 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-async fn connection(shared: &Shared, stream: TcpStream, addr: SocketAddr) -> anyhow::Result<()> {
+async fn connection(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
     let (mut rd, mut wr) = framed::split(stream);
     let peer = match timeout(HANDSHAKE_TIMEOUT, handshake(shared, &mut rd, &mut wr)).await {
         Err(_) => bail!("handshake timed out"),
@@ -75,6 +80,7 @@ async fn connection(shared: &Shared, stream: TcpStream, addr: SocketAddr) -> any
         }
         Ok(Ok(peer)) => peer,
     };
+    shared.heard(peer);
     tracing::info!(peer = %peer.name, %addr, "incoming replication link up");
     peer.inbound_connections.fetch_add(1, Ordering::Relaxed);
     let result = receive_ops(shared, peer, &mut rd, &mut wr).await;
@@ -104,7 +110,12 @@ async fn handshake<'a>(
             regions,
             nonce,
         } => (protocol, cluster, region, regions, nonce),
-        other => return Err(Refusal(format!("expected Hello, got {other:?}"))),
+        other => {
+            return Err(Refusal(format!(
+                "expected Hello, got {}",
+                super::kind(&other)
+            )))
+        }
     };
     if protocol != PROTOCOL_VERSION {
         return Err(Refusal(format!(
@@ -156,7 +167,12 @@ async fn handshake<'a>(
         Msg::Refused { reason } => {
             return Err(Refusal(format!("region {region} refused us: {reason}")))
         }
-        other => return Err(Refusal(format!("expected Auth, got {other:?}"))),
+        other => {
+            return Err(Refusal(format!(
+                "expected Auth, got {}",
+                super::kind(&other)
+            )))
+        }
     }
     // Like an Ack (see `Pending`), the Welcome announces only synced ops: the
     // dialer's relay scan passes every op the vector covers for good, so an
@@ -175,8 +191,24 @@ async fn handshake<'a>(
     Ok(peer)
 }
 
+/// A peer's snapshot arriving (after `SnapshotAccept`).
+struct Incoming<'a> {
+    data: Vec<u8>,
+    started: Instant,
+    _receiving: Receiving<'a>,
+}
+
+/// Marks a state transfer into this region as in progress while it lives.
+struct Receiving<'a>(&'a AtomicBool);
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 async fn receive_ops(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     peer: &PeerStatus,
     rd: &mut FrameReader,
     wr: &mut FrameWriter,
@@ -190,12 +222,15 @@ async fn receive_ops(
     // task goes on reading and applying meanwhile: an fsync per batch in
     // the way would hold every later batch back by it.
     let mut pending: Option<Pending> = None;
+    let mut incoming: Option<Incoming<'_>> = None;
     loop {
         tokio::select! {
             msg = rd.read() => {
                 last_heard = Instant::now();
-                match msg? {
-                    Msg::Batch { records } => {
+                let msg = msg?;
+                shared.heard(peer);
+                match msg {
+                    Msg::Batch { records } if incoming.is_none() => {
                         let ops = decode_batch(&records)?;
                         apply_batch(shared, peer, ops).await?;
                         if pending.is_none() {
@@ -203,7 +238,72 @@ async fn receive_ops(
                         }
                     }
                     Msg::Heartbeat => {}
-                    other => bail!("unexpected message on link: {other:?}"),
+                    Msg::SnapshotOffer { vv } if incoming.is_none() => {
+                        match accept_offer(shared, &vv) {
+                            Ok(receiving) => {
+                                tracing::info!(peer = %peer.name, "state transfer: accepted a snapshot offer");
+                                wr.send(&Msg::SnapshotAccept).await?;
+                                incoming = Some(Incoming {
+                                    data: Vec::new(),
+                                    started: Instant::now(),
+                                    _receiving: receiving,
+                                });
+                            }
+                            Err(reason) => return refuse(shared, peer, wr, reason).await,
+                        }
+                    }
+                    Msg::SnapshotChunk { data } => {
+                        let Some(inc) = incoming.as_mut() else {
+                            bail!("snapshot data without an accepted offer");
+                        };
+                        let total = inc.data.len() as u64 + data.len() as u64;
+                        if total > SNAPSHOT_BYTES_MAX {
+                            let reason = format!(
+                                "the snapshot exceeds the {SNAPSHOT_BYTES_MAX} bytes a region takes"
+                            );
+                            return refuse(shared, peer, wr, reason).await;
+                        }
+                        inc.data.extend_from_slice(&data);
+                    }
+                    Msg::SnapshotDone { bytes } => {
+                        let Some(inc) = incoming.take() else {
+                            bail!("end of a snapshot without an accepted offer");
+                        };
+                        let Incoming { data, started, _receiving } = inc;
+                        if bytes != data.len() as u64 {
+                            let reason = format!(
+                                "the snapshot was announced as {bytes} bytes but {} arrived",
+                                data.len()
+                            );
+                            return refuse(shared, peer, wr, reason).await;
+                        }
+                        let received = data.len();
+                        match install_received(shared, wr, data).await? {
+                            Ok(done) => {
+                                shared.snapshots.transfers_received.fetch_add(1, Ordering::Relaxed);
+                                peer.last_refusal.lock().clear();
+                                tracing::info!(
+                                    peer = %peer.name,
+                                    bytes = received,
+                                    brought = done.brought,
+                                    replayed = done.replayed,
+                                    released = done.released,
+                                    snapshot_lsn = done.lsn,
+                                    snapshot_file_bytes = done.file_bytes,
+                                    pause_ms = %format!("{:.1}", done.pause.as_secs_f64() * 1000.0),
+                                    ms = started.elapsed().as_millis() as u64,
+                                    "state transfer: installed a peer's snapshot"
+                                );
+                                // Acknowledged once the log is synced, as
+                                // any other apply.
+                                pending = Some(Pending::now(shared)?);
+                            }
+                            Err(reason) => return refuse(shared, peer, wr, reason).await,
+                        }
+                        drop(_receiving);
+                        last_heard = Instant::now();
+                    }
+                    other => bail!("unexpected message on link: {}", super::kind(&other)),
                 }
             }
             changed = synced.changed(), if pending.is_some() => {
@@ -219,8 +319,11 @@ async fn receive_ops(
                 }
             }
             _ = heartbeat.tick() => {
-                if last_heard.elapsed() > LINK_SILENCE_MAX {
-                    bail!("no word from peer for {:?}", LINK_SILENCE_MAX);
+                // While a snapshot is on its way, the sender may be
+                // encoding it under its state lock for a while.
+                let limit = if incoming.is_some() { SNAPSHOT_SILENCE_MAX } else { LINK_SILENCE_MAX };
+                if last_heard.elapsed() > limit {
+                    bail!("no word from peer for {limit:?}");
                 }
                 wr.send(&Msg::Heartbeat).await?;
             }
@@ -235,6 +338,103 @@ async fn receive_ops(
         }
         if pending.is_some() && shared.log.is_poisoned() {
             bail!("log poisoned: nothing more can be acknowledged");
+        }
+    }
+}
+
+/// Takes a snapshot offer covering `vv` if this region's log holds every
+/// op it applied that `vv` lacks and no other transfer is in progress.
+fn accept_offer<'a>(shared: &'a Shared, vv: &VersionVector) -> Result<Receiving<'a>, String> {
+    let missing = shared.snapshots.state.lock().base.first_missing(vv);
+    if let Some((origin, seq)) = missing {
+        let name = shared
+            .node
+            .lock()
+            .regions()
+            .names()
+            .get(origin.index())
+            .cloned()
+            .unwrap_or_else(|| origin.to_string());
+        return Err(format!(
+            "the offered snapshot lacks op {seq} of {name}, which this region holds only in \
+             its state (its log was truncated past it); a region that has it must send one"
+        ));
+    }
+    let flag = &shared.snapshots.receiving;
+    if flag
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return Err("another state transfer into this region is in progress".into());
+    }
+    Ok(Receiving(flag))
+}
+
+/// Tells the peer why its snapshot was not taken, and ends the link (the
+/// peer retries later).
+async fn refuse(
+    shared: &Shared,
+    peer: &PeerStatus,
+    wr: &mut FrameWriter,
+    reason: String,
+) -> anyhow::Result<()> {
+    shared
+        .snapshots
+        .transfers_refused
+        .fetch_add(1, Ordering::Relaxed);
+    let again = std::mem::replace(&mut *peer.last_refusal.lock(), reason.clone()) == reason;
+    if again {
+        tracing::debug!(peer = %peer.name, "refused a state transfer again: {reason}");
+    } else {
+        tracing::warn!(peer = %peer.name, "refused a state transfer: {reason}");
+    }
+    let mut reason = reason;
+    if reason.len() > NAME_BYTES_MAX {
+        let mut cut = NAME_BYTES_MAX;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+    }
+    wr.send(&Msg::Refused { reason }).await
+}
+
+/// Decodes and installs a received snapshot (see `crate::snapshot`),
+/// sending heartbeats meanwhile. `Ok(Err(reason))`: refused, nothing
+/// changed.
+async fn install_received(
+    shared: &Arc<Shared>,
+    wr: &mut FrameWriter,
+    data: Vec<u8>,
+) -> anyhow::Result<Result<InstallDone, String>> {
+    let sh = shared.clone();
+    let work = async move {
+        let snap = tokio::task::spawn_blocking(move || Snapshot::decode(&data))
+            .await
+            .context("snapshot decoding task")?;
+        let snap = match snap {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(format!("the snapshot cannot be used: {e}"))),
+        };
+        let file = sh.snapshots.file.clone().lock_owned().await;
+        let installed = tokio::task::spawn_blocking(move || {
+            let _file = file;
+            crate::snapshot::install(&sh, snap)
+        })
+        .await
+        .context("snapshot install task")?;
+        match installed {
+            Ok(done) => Ok(Ok(done)),
+            Err(InstallError::Refused(why)) => Ok(Err(why)),
+            Err(InstallError::Failed(e)) => Err(e),
+        }
+    };
+    tokio::pin!(work);
+    let mut beat = tokio::time::interval(HEARTBEAT_INTERVAL);
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            _ = beat.tick() => wr.send(&Msg::Heartbeat).await?,
         }
     }
 }

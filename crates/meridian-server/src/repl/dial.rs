@@ -17,14 +17,21 @@ use super::auth::{self, Side, Transcript};
 use super::framed::{self, FrameReader, FrameWriter};
 use super::{
     HANDSHAKE_TIMEOUT, HEARTBEAT_INTERVAL, LINK_SILENCE_MAX, RECONNECT_DELAY_MAX,
-    RECONNECT_DELAY_MIN,
+    RECONNECT_DELAY_MIN, SNAPSHOT_SILENCE_MAX,
 };
 use crate::shared::{LinkState, PeerStatus, Shared};
 use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
 use meridian_core::link::Outbound;
 use meridian_core::link::RELAY_AFTER_MS;
 use meridian_core::op::{peek_dot, peek_hlc};
-use meridian_core::protocol::{Msg, BATCH_BYTES_MAX, BATCH_RECORDS_MAX, PROTOCOL_VERSION};
+use meridian_core::protocol::{
+    Msg, BATCH_BYTES_MAX, BATCH_RECORDS_MAX, PROTOCOL_VERSION, SNAPSHOT_BYTES_MAX,
+    SNAPSHOT_CHUNK_BYTES,
+};
+use meridian_core::{RegionId, VersionVector};
+use meridian_log::LogError;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
@@ -37,6 +44,9 @@ pub async fn run(shared: Arc<Shared>, index: usize) {
     let mut link = Outbound::new(me, peer.id, regions, shared.log.first_lsn());
     let mut delay = RECONNECT_DELAY_MIN;
     let mut connects_seen = 0;
+    // The last refusal logged, so that one is logged once per change of
+    // reason, not at every retry (the state is `Connecting` meanwhile).
+    let mut last_refusal = String::new();
     loop {
         set_state(peer, LinkState::Connecting);
         match session(&shared, peer, &mut link).await {
@@ -46,11 +56,9 @@ pub async fn run(shared: Arc<Shared>, index: usize) {
                 let refused =
                     msg.contains("refused by peer") || msg.contains("failed authentication");
                 if refused {
-                    // Log a refusal once per change of reason, not at every retry.
-                    let again =
-                        matches!(&peer.out.lock().state, LinkState::Refused(m) if *m == msg);
-                    if !again {
+                    if msg != last_refusal {
                         tracing::warn!(peer = %peer.name, "replication link refused: {msg}");
+                        last_refusal.clone_from(&msg);
                     }
                     set_state(peer, LinkState::Refused(msg));
                 } else {
@@ -66,9 +74,10 @@ pub async fn run(shared: Arc<Shared>, index: usize) {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(RECONNECT_DELAY_MAX);
         if peer.out.lock().connects > connects_seen {
-            // The last session got through the handshake: start backoff anew.
+            // The last session got to streaming: start backoff anew.
             connects_seen = peer.out.lock().connects;
             delay = RECONNECT_DELAY_MIN;
+            last_refusal.clear();
         }
     }
 }
@@ -77,21 +86,238 @@ fn set_state(peer: &PeerStatus, state: LinkState) {
     peer.out.lock().state = state;
 }
 
-async fn session(shared: &Shared, peer: &PeerStatus, link: &mut Outbound) -> anyhow::Result<()> {
+async fn session(
+    shared: &Arc<Shared>,
+    peer: &PeerStatus,
+    link: &mut Outbound,
+) -> anyhow::Result<()> {
     let stream = timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(&peer.addr))
         .await
         .map_err(|_| anyhow!("connect to {} timed out", peer.addr))?
         .with_context(|| format!("connect to {}", peer.addr))?;
     let (mut rd, mut wr) = framed::split(stream);
     let vv = handshake(shared, peer, &mut rd, &mut wr).await?;
-    let resume = link.on_welcome(vv, shared.log.first_lsn());
+    shared.heard(peer);
+    let me = shared.node.lock().me();
+    let mut resume = link.on_welcome(vv.clone(), shared.log.first_lsn());
+    peer.out.lock().acked = link.peer_vv().clone();
+    if !shared.snapshots.state.lock().base.serves(me, &vv) {
+        tracing::info!(
+            peer = %peer.name,
+            "the log no longer holds ops of ours the peer lacks: offering it a snapshot \
+             (full state transfer)"
+        );
+        set_state(peer, LinkState::Transferring);
+        transfer(shared, peer, link, &mut rd, &mut wr).await?;
+        resume = link.next_lsn();
+    }
     {
+        // Only now: a session refused before it streams keeps backing off.
         let mut out = peer.out.lock();
         out.state = LinkState::Connected;
         out.connects += 1;
     }
     tracing::info!(peer = %peer.name, resume_lsn = resume, "replication link up");
-    stream_ops(shared, peer, link, &mut rd, &mut wr).await
+    stream_ops(shared, peer, me, link, &mut rd, &mut wr).await
+}
+
+/// The peer acknowledged `vv` (durably).
+fn on_ack(shared: &Shared, peer: &PeerStatus, link: &mut Outbound, vv: VersionVector) {
+    let my_vv = {
+        let mut node = shared.node.lock();
+        // Lets the node drop tombstones every region has seen.
+        node.peer_seen(peer.id, &vv);
+        node.vv().clone()
+    };
+    link.on_ack(vv);
+    let mut out = peer.out.lock();
+    out.ops_behind = link.ops_behind(&my_vv);
+    out.acked = link.peer_vv().clone();
+}
+
+/// Reads the next message, within `limit`.
+async fn read_within(
+    shared: &Shared,
+    peer: &PeerStatus,
+    rd: &mut FrameReader,
+    limit: std::time::Duration,
+    what: &str,
+) -> anyhow::Result<Msg> {
+    let msg = timeout(limit, rd.read())
+        .await
+        .map_err(|_| anyhow!("no word from peer for {limit:?} while waiting for {what}"))??;
+    shared.heard(peer);
+    Ok(msg)
+}
+
+/// The full state transfer (see `crate::snapshot`): offers the peer a
+/// snapshot, and once it accepts, encodes this region's state, sends it,
+/// and waits until the peer has installed it. Afterwards the link streams
+/// from the snapshot's log position on.
+async fn transfer(
+    shared: &Arc<Shared>,
+    peer: &PeerStatus,
+    link: &mut Outbound,
+    rd: &mut FrameReader,
+    wr: &mut FrameWriter,
+) -> anyhow::Result<()> {
+    let offer = shared.node.lock().vv().clone();
+    wr.send(&Msg::SnapshotOffer { vv: offer }).await?;
+    loop {
+        match read_within(
+            shared,
+            peer,
+            rd,
+            LINK_SILENCE_MAX,
+            "the snapshot offer's answer",
+        )
+        .await?
+        {
+            Msg::SnapshotAccept => break,
+            Msg::Heartbeat => {}
+            Msg::Ack { vv } => on_ack(shared, peer, link, vv),
+            Msg::Refused { reason } => {
+                shared
+                    .snapshots
+                    .offers_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                bail!("refused by peer: state transfer: {reason}");
+            }
+            other => bail!("unexpected message on link: {}", super::kind(&other)),
+        }
+    }
+    // Encoding holds the state lock; keep the link alive meanwhile.
+    let sh = shared.clone();
+    let mut encode = tokio::task::spawn_blocking(move || crate::snapshot::encode_for_peer(&sh));
+    let mut beat = tokio::time::interval(HEARTBEAT_INTERVAL);
+    let (data, lsn, snap_vv, pause) = loop {
+        tokio::select! {
+            r = &mut encode => break r.context("snapshot encoding task")?,
+            _ = beat.tick() => wr.send(&Msg::Heartbeat).await?,
+        }
+    };
+    // Only synced ops leave this region (see the module doc): the state
+    // holds ops whose records may not be fsynced yet.
+    shared
+        .log
+        .wait_synced(lsn)
+        .await
+        .context("wait for the log to be synced")?;
+    let total = data.len() as u64;
+    if total > SNAPSHOT_BYTES_MAX {
+        bail!(
+            "this region's snapshot is {total} bytes, over the {SNAPSHOT_BYTES_MAX} a peer takes: \
+             no full state transfer is possible"
+        );
+    }
+    tracing::info!(
+        peer = %peer.name,
+        lsn,
+        bytes = total,
+        pause_ms = %format!("{:.1}", pause.as_secs_f64() * 1000.0),
+        "state transfer: sending a snapshot"
+    );
+    let sending = Instant::now();
+    let data = Bytes::from(data);
+    let mut at = 0;
+    while at < data.len() {
+        let end = (at + SNAPSHOT_CHUNK_BYTES).min(data.len());
+        wr.send(&Msg::SnapshotChunk {
+            data: data.slice(at..end),
+        })
+        .await?;
+        at = end;
+    }
+    drop(data);
+    wr.send(&Msg::SnapshotDone { bytes: total }).await?;
+    // The peer installs it and persists it under its state lock, then
+    // acknowledges a vector covering it.
+    let acked = loop {
+        match read_within(
+            shared,
+            peer,
+            rd,
+            SNAPSHOT_SILENCE_MAX,
+            "the snapshot to be installed",
+        )
+        .await?
+        {
+            Msg::Ack { vv } => {
+                let done = vv.dominates(&snap_vv);
+                on_ack(shared, peer, link, vv.clone());
+                if done {
+                    break vv;
+                }
+            }
+            Msg::Heartbeat => {}
+            Msg::Refused { reason } => {
+                shared
+                    .snapshots
+                    .offers_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                bail!("refused by peer: state transfer: {reason}");
+            }
+            other => bail!("unexpected message on link: {}", super::kind(&other)),
+        }
+    };
+    // The peer holds every op up to `lsn`: stream (and relay) after it.
+    link.on_welcome(acked, lsn + 1);
+    {
+        let mut out = peer.out.lock();
+        out.acked = link.peer_vv().clone();
+        out.snapshots_sent += 1;
+    }
+    shared
+        .snapshots
+        .transfers_sent
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::info!(
+        peer = %peer.name,
+        lsn,
+        bytes = total,
+        ms = sending.elapsed().as_millis() as u64,
+        "state transfer: the peer installed our snapshot"
+    );
+    Ok(())
+}
+
+/// Reads synced records from `from`. If the log was truncated below it
+/// meanwhile (by a snapshot), the link moves up to the first retained
+/// record when the log still holds every op of ours the peer lacks (it
+/// acknowledged what was dropped; `None`: read again), and otherwise
+/// ends the session, so that the next one offers a snapshot.
+fn read_synced(
+    shared: &Shared,
+    peer: &PeerStatus,
+    me: RegionId,
+    link: &mut Outbound,
+    from: u64,
+) -> anyhow::Result<Option<Vec<(u64, Bytes)>>> {
+    match shared
+        .log
+        .read_synced_from(from, BATCH_RECORDS_MAX, BATCH_BYTES_MAX)
+    {
+        Ok(records) => Ok(Some(records)),
+        Err(LogError::Truncated { .. }) => {
+            if !shared
+                .snapshots
+                .state
+                .lock()
+                .base
+                .serves(me, link.peer_vv())
+            {
+                bail!(
+                    "the log was truncated past ops of ours {} lacks; reconnecting to send it a snapshot",
+                    peer.name
+                );
+            }
+            let first = shared.log.first_lsn();
+            tracing::debug!(peer = %peer.name, from, first, "log truncated under the link; moving up");
+            link.skip_to(first);
+            Ok(None)
+        }
+        Err(e) => Err(e).context("read log"),
+    }
 }
 
 async fn handshake(
@@ -121,7 +347,7 @@ async fn handshake(
             proof,
         } => (region, nonce, proof),
         Msg::Refused { reason } => bail!("refused by peer: {reason}"),
-        other => bail!("unexpected handshake message {other:?}"),
+        other => bail!("unexpected handshake message {}", super::kind(&other)),
     };
     if their_region != peer.name {
         bail!(
@@ -152,7 +378,7 @@ async fn handshake(
     {
         Msg::Welcome { vv } => Ok(vv),
         Msg::Refused { reason } => bail!("refused by peer: {reason}"),
-        other => bail!("unexpected handshake message {other:?}"),
+        other => bail!("unexpected handshake message {}", super::kind(&other)),
     }
 }
 
@@ -166,6 +392,7 @@ const RELAY_SCAN_INTERVAL: std::time::Duration =
 async fn relay(
     shared: &Shared,
     peer: &PeerStatus,
+    me: RegionId,
     link: &mut Outbound,
     wr: &mut FrameWriter,
 ) -> anyhow::Result<()> {
@@ -176,10 +403,9 @@ async fn relay(
     // RELAY_AFTER_MS old, long after its fsync, so one watermark for
     // everything a link ships costs nothing.
     while link.relay_next_lsn() <= shared.log.synced_lsn() {
-        let records = shared
-            .log
-            .read_synced_from(link.relay_next_lsn(), BATCH_RECORDS_MAX, BATCH_BYTES_MAX)
-            .context("read log")?;
+        let Some(records) = read_synced(shared, peer, me, link, link.relay_next_lsn())? else {
+            continue;
+        };
         let mut last_lsn = None;
         let mut batch = Vec::new();
         let mut young = false;
@@ -212,6 +438,7 @@ async fn relay(
 async fn stream_ops(
     shared: &Shared,
     peer: &PeerStatus,
+    me: RegionId,
     link: &mut Outbound,
     rd: &mut FrameReader,
     wr: &mut FrameWriter,
@@ -226,10 +453,9 @@ async fn stream_ops(
         // docs: never a record a power loss could take back).
         while link.can_send() && link.next_lsn() <= shared.log.synced_lsn() {
             let from = link.next_lsn();
-            let records = shared
-                .log
-                .read_synced_from(from, BATCH_RECORDS_MAX, BATCH_BYTES_MAX)
-                .context("read log")?;
+            let Some(records) = read_synced(shared, peer, me, link, from)? else {
+                continue;
+            };
             let Some(&(last_lsn, _)) = records.last() else {
                 break;
             };
@@ -253,27 +479,20 @@ async fn stream_ops(
             link.on_sent(last_lsn, max_seq);
         }
         if last_relay_scan.elapsed() >= RELAY_SCAN_INTERVAL {
-            relay(shared, peer, link, wr).await?;
+            relay(shared, peer, me, link, wr).await?;
             last_relay_scan = Instant::now();
         }
         let caught_up = link.next_lsn() > shared.log.synced_lsn();
         tokio::select! {
             msg = rd.read() => {
                 last_heard = Instant::now();
-                match msg? {
-                    Msg::Ack { vv } => {
-                        let my_vv = {
-                            let mut node = shared.node.lock();
-                            // Lets the node drop tombstones every region has seen.
-                            node.peer_seen(peer.id, &vv);
-                            node.vv().clone()
-                        };
-                        link.on_ack(vv);
-                        peer.out.lock().ops_behind = link.ops_behind(&my_vv);
-                    }
+                let msg = msg?;
+                shared.heard(peer);
+                match msg {
+                    Msg::Ack { vv } => on_ack(shared, peer, link, vv),
                     Msg::Heartbeat => {}
                     Msg::Refused { reason } => bail!("refused by peer: {reason}"),
-                    other => bail!("unexpected message on link: {other:?}"),
+                    other => bail!("unexpected message on link: {}", super::kind(&other)),
                 }
             }
             changed = synced.changed(), if caught_up && link.can_send() => {
