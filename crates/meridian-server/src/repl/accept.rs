@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use meridian_core::protocol::{Msg, NAME_BYTES_MAX, PROTOCOL_VERSION, SNAPSHOT_BYTES_MAX};
 use meridian_core::timing;
-use meridian_core::{Op, ReceiveError, Snapshot, VersionVector};
+use meridian_core::{Op, Snapshot, VersionVector};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -231,7 +231,7 @@ async fn receive_ops(
                 shared.heard(peer);
                 match msg {
                     Msg::Batch { records } if incoming.is_none() => {
-                        let ops = decode_batch(&records)?;
+                        let ops = decode_batch(records)?;
                         apply_batch(shared, peer, ops).await?;
                         if pending.is_none() {
                             pending = Some(Pending::now(shared)?);
@@ -476,16 +476,25 @@ impl Pending {
     }
 }
 
-fn decode_batch(records: &[Bytes]) -> anyhow::Result<Vec<Op>> {
+/// Decodes a batch, keeping each op's record: it is what the log appends
+/// (the same bytes the origin logged), so an op is not encoded again.
+fn decode_batch(records: Vec<Bytes>) -> anyhow::Result<Vec<(Bytes, Op)>> {
     records
-        .iter()
-        .map(|r| Op::decode(r).map_err(|e| anyhow!("bad op from peer: {e}")))
+        .into_iter()
+        .map(|r| {
+            let op = Op::decode(&r).map_err(|e| anyhow!("bad op from peer: {e}"))?;
+            Ok((r, op))
+        })
         .collect()
 }
 
 /// Applies ops in chunks, holding back (and retrying) an op whose clock is
 /// too far ahead.
-async fn apply_batch(shared: &Shared, peer: &PeerStatus, ops: Vec<Op>) -> anyhow::Result<()> {
+async fn apply_batch(
+    shared: &Shared,
+    peer: &PeerStatus,
+    ops: Vec<(Bytes, Op)>,
+) -> anyhow::Result<()> {
     let mut ops = ops.into_iter().peekable();
     let mut record = Vec::new();
     while ops.peek().is_some() {
@@ -494,38 +503,45 @@ async fn apply_batch(shared: &Shared, peer: &PeerStatus, ops: Vec<Op>) -> anyhow
             let mut node = shared.node.lock();
             let mut lag = shared.lag.lock();
             for _ in 0..APPLY_CHUNK_OPS {
-                let Some(op) = ops.next() else { break };
+                let Some((raw, op)) = ops.next() else { break };
                 let now = now_us();
-                match node.receive(now / 1000, op.clone()) {
-                    Ok(received) => {
-                        for applied in received.applied {
-                            record.clear();
-                            applied.encode_into(&mut record);
-                            shared.log.append(&record).unwrap_or_else(|e| {
-                                // The op is applied in memory; carrying on
-                                // without it in the log would diverge.
-                                panic!("log append failed, stopping: {e}")
-                            });
-                            let lag_us = now.saturating_sub(applied.hlc.physical_ms() * 1000);
-                            if let Some(l) = lag.get_mut(applied.dot.region.index()) {
-                                l.record(lag_us);
-                            }
-                            peer.ops_received.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Err(ReceiveError::ClockAhead(e)) => {
+                // Checked before `receive` takes the op, so that a held op
+                // is kept without a copy of every op.
+                if !node.vv().covers(op.dot) {
+                    if let Err(e) = node.clock().check_remote(op.hlc, now / 1000) {
                         peer.clock_ahead_holds.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(peer = %peer.name, "holding op: {e}");
-                        held = Some(op);
+                        held = Some((raw, op));
                         break;
                     }
-                    Err(e) => bail!("{e}"),
+                }
+                let dot = op.dot;
+                let received = node.receive(now / 1000, op).map_err(|e| anyhow!("{e}"))?;
+                for applied in received.applied {
+                    let appended = if applied.dot == dot {
+                        shared.log.append(&raw)
+                    } else {
+                        // A held op this one released: its record is gone.
+                        record.clear();
+                        applied.encode_into(&mut record);
+                        shared.log.append(&record)
+                    };
+                    appended.unwrap_or_else(|e| {
+                        // The op is applied in memory; carrying on without
+                        // it in the log would diverge.
+                        panic!("log append failed, stopping: {e}")
+                    });
+                    let lag_us = now.saturating_sub(applied.hlc.physical_ms() * 1000);
+                    if let Some(l) = lag.get_mut(applied.dot.region.index()) {
+                        l.record(lag_us);
+                    }
+                    peer.ops_received.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
-        if let Some(op) = held {
+        if let Some(first) = held {
             tokio::time::sleep(CLOCK_AHEAD_RETRY).await;
-            let rest: Vec<Op> = std::iter::once(op).chain(ops).collect();
+            let rest: Vec<(Bytes, Op)> = std::iter::once(first).chain(ops).collect();
             ops = rest.into_iter().peekable();
         } else {
             tokio::task::yield_now().await;
