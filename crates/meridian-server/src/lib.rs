@@ -114,6 +114,9 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Server> {
         let mut st = snapshots.state.lock();
         st.base = rec.base;
         st.lsn = rec.snapshot_lsn;
+        if let Some(vv) = rec.snapshot_vv {
+            st.points.push_back((rec.snapshot_lsn, vv));
+        }
         st.file_bytes = rec.snapshot_bytes;
     }
     let shared = Arc::new(Shared {

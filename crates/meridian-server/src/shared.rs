@@ -168,8 +168,16 @@ pub struct SnapshotState {
     /// The log's size on disk after the last snapshot (and truncation):
     /// the next is due `--snapshot-log-mb` later.
     pub log_bytes_after: u64,
-    /// Why the last snapshot did not truncate the log (empty if it did).
+    /// Why the log is not truncated behind the newest snapshot (empty if
+    /// it is).
     pub held: String,
+    /// Snapshots the log may still be truncated behind, oldest first: (the
+    /// log position each covers, its version vector). The newest file
+    /// covers them all; the log is cut behind the newest one every peer
+    /// has acknowledged (or left behind), checked once a second, since a
+    /// snapshot taken under steady writes covers ops no peer has
+    /// acknowledged yet when it is written.
+    pub points: std::collections::VecDeque<(u64, meridian_core::VersionVector)>,
 }
 
 /// Everything the tasks of one server share.

@@ -32,14 +32,20 @@
 //!
 //! # Truncation
 //!
-//! After a snapshot at `s` with version vector `v`, the log records up to
-//! `s` are deleted if every peer either acknowledged `v` on our outgoing
-//! link (its acknowledgements cover only synced ops) or is *left behind*:
-//! nothing came from it on any link for longer than
-//! `--log-retention-secs`. The base then covers `v`, and it is persisted in
-//! the snapshot file before any segment goes. The log ends its segment at
-//! `s` exactly ([`meridian_log::Log::end_segment`], under the state lock),
-//! so truncation stops right there. Nothing is truncated while a peer's
+//! Every snapshot is a *truncation point*: its position `s` and version
+//! vector `v`. The log records up to `s` may be deleted once every peer
+//! either acknowledged `v` on our outgoing link (its acknowledgements cover
+//! only synced ops) or is *left behind*: nothing came from it on any link
+//! for longer than `--log-retention-secs`. A snapshot taken under steady
+//! writes covers ops applied a moment before, which no peer has
+//! acknowledged yet, so the check runs again every [`CHECK_INTERVAL`] over
+//! the points kept (up to [`POINTS_MAX`]) and cuts behind the newest one
+//! allowed ([`truncate_behind`]). The base then covers `v`; it is persisted
+//! before any segment goes, in the base file (`DATA/log-base`; start-up
+//! takes the greater of it and the snapshot file's). The log ends its
+//! segment at every snapshot's `s` exactly
+//! ([`meridian_log::Log::end_segment`], under the state lock), so
+//! truncation stops right there. Nothing is truncated while a peer's
 //! snapshot is being received here.
 //!
 //! # Installing a peer's snapshot
@@ -85,8 +91,27 @@ const HEAD_BYTES: usize = 8 + 2 + 8 + 4;
 /// a few hundred regions. A larger length is damage.
 const BASE_BYTES_MAX: usize = 64 * 1024;
 
+/// Name of the file holding the log base once the log is truncated behind
+/// a snapshot older than the newest file (see [`truncate_behind`]).
+pub const BASE_FILE_NAME: &str = "log-base";
+
+/// Where a new base file is written before it replaces the old one.
+const BASE_TMP_NAME: &str = "log-base.tmp";
+
+/// First bytes of a base file.
+const BASE_MAGIC: &[u8; 8] = b"MRDNBASE";
+
+/// Most snapshots kept as truncation points ([`SnapshotState::points`]);
+/// past it the oldest is forgotten (the log is then cut behind a newer
+/// one, later). At the default of a snapshot per 256 MiB of log this is
+/// 16 GiB of log waiting for acknowledgements.
+///
+/// [`SnapshotState::points`]: crate::shared::SnapshotState::points
+pub const POINTS_MAX: usize = 64;
+
 /// How often [`run`] checks whether the log has grown enough for a
-/// snapshot. The check is a look at the log's size.
+/// snapshot, and whether it can be truncated behind one. The check is a
+/// look at the log's size and at the peers' acknowledgements.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long [`run`] waits after a failed snapshot before trying again, so
@@ -231,6 +256,56 @@ pub fn write(dir: &Path, lsn: u64, base: &LogBase, node: &[u8]) -> anyhow::Resul
     Ok((head.len() + node.len() + 4) as u64)
 }
 
+/// Writes the base file in `dir` (magic, postcard `LogBase`, crc32),
+/// replacing the old one atomically and durably.
+pub fn write_base(dir: &Path, base: &LogBase) -> anyhow::Result<()> {
+    let tmp = dir.join(BASE_TMP_NAME);
+    let mut bytes = BASE_MAGIC.to_vec();
+    bytes.extend_from_slice(&postcard::to_allocvec(base).context("encode the log base")?);
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    let written = (|| -> io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()
+    })();
+    written.with_context(|| format!("write {}", tmp.display()))?;
+    let to = dir.join(BASE_FILE_NAME);
+    fs::rename(&tmp, &to)
+        .with_context(|| format!("rename {} to {}", tmp.display(), to.display()))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("fsync directory {}", dir.display()))
+}
+
+/// Reads and checks the base file in `dir`; `None` if there is none.
+pub fn read_base(dir: &Path) -> anyhow::Result<Option<LogBase>> {
+    let path = dir.join(BASE_FILE_NAME);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+    };
+    let damaged = |why: &str| {
+        anyhow!(
+            "the log base file {} is damaged ({why}); without it this region cannot tell \
+             which ops its log no longer holds. Restore it from a backup, or remove the \
+             region's whole data directory to let it rejoin by a full state transfer",
+            path.display()
+        )
+    };
+    if bytes.len() < BASE_MAGIC.len() + 4 || &bytes[..BASE_MAGIC.len()] != BASE_MAGIC {
+        return Err(damaged("not a log base file"));
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    if crc32fast::hash(body).to_le_bytes() != crc {
+        return Err(damaged("checksum mismatch"));
+    }
+    postcard::from_bytes(&body[BASE_MAGIC.len()..])
+        .map(Some)
+        .map_err(|e| damaged(&e.to_string()))
+}
+
 /// What one snapshot did.
 #[derive(Clone, Debug)]
 pub struct Taken {
@@ -303,15 +378,10 @@ pub async fn take(shared: &Arc<Shared>) -> anyhow::Result<Taken> {
         shared.log.wait_synced(lsn).await
     }
     .context("wait for the log to be written")?;
-    let (held, left_behind) = truncation_held(shared, &vv);
-    let mut base = shared.snapshots.state.lock().base.clone();
-    if held.is_empty() {
-        base.truncated(&vv);
-    }
+    let base = shared.snapshots.state.lock().base.clone();
     let started = Instant::now();
     let file_bytes = {
         let dir = shared.args.data.clone();
-        let base = base.clone();
         tokio::task::spawn_blocking(move || write(&dir, lsn, &base, &node))
             .await
             .context("snapshot writing task")??
@@ -319,41 +389,19 @@ pub async fn take(shared: &Arc<Shared>) -> anyhow::Result<Taken> {
     let write_time = started.elapsed();
     {
         let mut st = shared.snapshots.state.lock();
-        // Before any segment goes: links decide from the base whether
-        // they can serve a peer from the log.
-        st.base = base;
         st.lsn = lsn;
         st.file_bytes = file_bytes;
         st.written += 1;
         st.last_pause_us = pause.as_micros() as u64;
         st.last_write_us = write_time.as_micros() as u64;
-    }
-    let log = shared.log.clone();
-    let before = log.first_lsn();
-    if held.is_empty() && lsn > 0 {
-        for (name, silent_s) in &left_behind {
-            tracing::warn!(
-                peer = %name,
-                silent_s,
-                "truncating the log past what {name} may lack: nothing heard from it for \
-                 {silent_s} s (--log-retention-secs {}); it gets a full state transfer when it is back",
-                shared.args.log_retention_secs
-            );
+        st.points.push_back((lsn, vv));
+        if st.points.len() > POINTS_MAX {
+            st.points.pop_front();
         }
-        let l = log.clone();
-        tokio::task::spawn_blocking(move || l.truncate_before(lsn + 1))
-            .await
-            .context("log truncation task")?
-            .context("truncate the log")?;
     }
-    let first_lsn = log.first_lsn();
-    let truncated = first_lsn.saturating_sub(before);
-    {
-        let mut st = shared.snapshots.state.lock();
-        st.records_truncated += truncated;
-        st.log_bytes_after = log.stats().disk_bytes;
-        st.held = held.join("; ");
-    }
+    let (truncated, held) = truncate_behind(shared).await?;
+    let first_lsn = shared.log.first_lsn();
+    shared.snapshots.state.lock().log_bytes_after = shared.log.stats().disk_bytes;
     let taken = Taken {
         lsn,
         file_bytes,
@@ -374,6 +422,73 @@ pub async fn take(shared: &Arc<Shared>) -> anyhow::Result<Taken> {
         "snapshot written"
     );
     Ok(taken)
+}
+
+/// Cuts the log behind the newest snapshot point (see
+/// [`crate::shared::SnapshotState::points`]) that every peer acknowledged
+/// or is left behind for; returns the records deleted and, if the newest
+/// point is not the one cut behind, why. The caller holds
+/// [`crate::shared::Snapshots::file`]. The base is persisted (the snapshot
+/// file's, or the base file) before any segment is deleted.
+pub async fn truncate_behind(shared: &Arc<Shared>) -> anyhow::Result<(u64, Vec<String>)> {
+    let log = shared.log.clone();
+    let points = shared.snapshots.state.lock().points.clone();
+    let mut held_newest = None;
+    let mut chosen = None;
+    for (lsn, vv) in points.iter().rev() {
+        let (held, left) = truncation_held(shared, vv);
+        if held.is_empty() {
+            chosen = Some((*lsn, vv.clone(), left));
+            break;
+        }
+        held_newest.get_or_insert(held);
+    }
+    let held = held_newest.unwrap_or_default();
+    let Some((lsn, vv, left_behind)) = chosen else {
+        shared.snapshots.state.lock().held = held.join("; ");
+        return Ok((0, held));
+    };
+    let before = log.first_lsn();
+    let (base, changed) = {
+        let st = shared.snapshots.state.lock();
+        let mut base = st.base.clone();
+        base.truncated(&vv);
+        let changed = base != st.base;
+        (base, changed)
+    };
+    if changed {
+        let (dir, b) = (shared.args.data.clone(), base.clone());
+        tokio::task::spawn_blocking(move || write_base(&dir, &b))
+            .await
+            .context("log base writing task")??;
+        // Before any segment goes: links decide from the base whether
+        // they can serve a peer from the log.
+        shared.snapshots.state.lock().base = base;
+    }
+    for (name, silent_s) in &left_behind {
+        tracing::warn!(
+            peer = %name,
+            silent_s,
+            "truncating the log past what {name} may lack: nothing heard from it for \
+             {silent_s} s (--log-retention-secs {}); it gets a full state transfer when it is back",
+            shared.args.log_retention_secs
+        );
+    }
+    if lsn >= before {
+        let l = log.clone();
+        tokio::task::spawn_blocking(move || l.truncate_before(lsn + 1))
+            .await
+            .context("log truncation task")?
+            .context("truncate the log")?;
+    }
+    let truncated = log.first_lsn().saturating_sub(before);
+    let mut st = shared.snapshots.state.lock();
+    while st.points.front().is_some_and(|(l, _)| *l <= lsn) {
+        st.points.pop_front();
+    }
+    st.records_truncated += truncated;
+    st.held = held.join("; ");
+    Ok((truncated, held))
 }
 
 /// Why the log may not be truncated behind a snapshot with version vector
@@ -424,6 +539,13 @@ pub async fn run(shared: Arc<Shared>) {
             .disk_bytes
             .saturating_sub(shared.snapshots.state.lock().log_bytes_after);
         if grown < every {
+            if !shared.snapshots.state.lock().points.is_empty() {
+                let _file = shared.snapshots.file.clone().lock_owned().await;
+                if let Err(e) = truncate_behind(&shared).await {
+                    tracing::error!("truncating the log failed: {e:#}");
+                    tokio::time::sleep(RETRY_AFTER_FAILURE).await;
+                }
+            }
             continue;
         }
         if let Err(e) = take(&shared).await {
@@ -543,10 +665,15 @@ pub fn install(shared: &Shared, snap: Snapshot) -> Result<InstallDone, InstallEr
         return Err(InstallError::Failed(anyhow!("write the log: {e}")));
     }
     let pause = locked.elapsed();
+    let node_vv = node.vv().clone();
     drop(node);
     let disk_bytes = log.stats().disk_bytes;
     let mut st = shared.snapshots.state.lock();
     st.lsn = lsn;
+    st.points.push_back((lsn, node_vv));
+    if st.points.len() > POINTS_MAX {
+        st.points.pop_front();
+    }
     st.file_bytes = file_bytes;
     st.written += 1;
     st.last_pause_us = pause.as_micros() as u64;
@@ -638,6 +765,8 @@ pub struct Recovered {
     pub base: LogBase,
     pub snapshot_lsn: u64,
     pub snapshot_bytes: u64,
+    /// The snapshot's version vector (the log may be cut behind it).
+    pub snapshot_vv: Option<VersionVector>,
     /// Log records replayed on top of the snapshot.
     pub replayed: u64,
     pub log: Arc<Log>,
@@ -652,6 +781,7 @@ pub fn recover(
     siblings: Vec<bytes::Bytes>,
 ) -> anyhow::Result<Recovered> {
     let file = read(data)?;
+    let mut snapshot_vv = None;
     let (mut node, mut base, snapshot_lsn, snapshot_bytes) = match &file {
         Some(f) => {
             let snap = Snapshot::decode(f.node_bytes())
@@ -663,6 +793,7 @@ pub fn recover(
                     snap.region
                 );
             }
+            snapshot_vv = Some(snap.vv.clone());
             let node = meridian_core::Node::from_snapshot(regions.clone(), me, snap)
                 .with_context(|| format!("snapshot file {}", path(data).display()))?;
             if f.base.0.len() > regions.len() {
@@ -683,6 +814,19 @@ pub fn recover(
         ),
     };
     drop(file);
+    // The base only grows; a truncation behind an older snapshot than the
+    // newest file persisted it in the base file.
+    if let Some(b) = read_base(data)? {
+        if b.0.len() > regions.len() {
+            bail!(
+                "the log base file in {} is for {} regions; the cluster has {}",
+                data.display(),
+                b.0.len(),
+                regions.len()
+            );
+        }
+        base.0.merge(&b.0);
+    }
     node.set_siblings(siblings);
     let mut bad = None;
     let mut replayed = 0u64;
@@ -751,12 +895,14 @@ pub fn recover(
         node.encode_snapshot(&mut encoded);
         snapshot_bytes = write(data, last, &base, &encoded)?;
         snapshot_lsn = last;
+        snapshot_vv = Some(node.vv().clone());
     }
     Ok(Recovered {
         node,
         base,
         snapshot_lsn,
         snapshot_bytes,
+        snapshot_vv,
         replayed,
         log,
     })

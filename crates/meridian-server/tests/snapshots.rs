@@ -500,3 +500,69 @@ fn regions_that_truncated_past_each_other_refuse_each_others_snapshots() {
     assert_eq!(w[0].text(&["GET", "y:alone"]), "(nil)");
     assert_eq!(w[1].text(&["GET", "x:alone"]), "(nil)");
 }
+
+/// Under steady writes a snapshot covers ops no peer has acknowledged yet
+/// when it is written; the log must still be cut behind it once they are
+/// (the periodic pass over the snapshot points), not wait for the next
+/// snapshot, which would meet the same race.
+#[test]
+fn the_log_is_cut_behind_a_snapshot_once_peers_acknowledge_it_under_steady_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rs = world(dir.path(), &["eu-west", "us-east"], &[]);
+    for r in &mut rs {
+        r.start();
+    }
+    write_mix(&rs[0], "a", 20);
+    converge(&[&rs[0], &rs[1]]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = rs[0].client_port;
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            let mut buf = [0u8; 4096];
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // A pipeline of 50 SETs, then its replies.
+                let mut req = String::new();
+                for _ in 0..50 {
+                    let (k, v) = (format!("w{}", i % 1000), format!("{i}"));
+                    req.push_str(&format!(
+                        "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
+                        k.len(),
+                        v.len()
+                    ));
+                    i += 1;
+                }
+                s.write_all(req.as_bytes()).expect("send");
+                let mut got = 0;
+                while got < 50 * 5 {
+                    got += s.read(&mut buf).expect("read");
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let status = rs[0].text(&["MERIDIAN.SNAPSHOT"]);
+    let lsn = status_field(&status, "lsn");
+    // Cut behind it while the writes go on: within a few checks.
+    wait_until(
+        Duration::from_secs(10),
+        || rs[0].info_u64("log_first_lsn") > lsn,
+        || {
+            format!(
+                "log not cut behind {status:?}:\n{}",
+                rs[0].text(&["INFO", "persistence"])
+            )
+        },
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().expect("writer");
+    converge(&[&rs[0], &rs[1]]);
+    // A restart reads the base back and serves the peer from the log.
+    rs[0].stop();
+    rs[0].start();
+    write_mix(&rs[0], "b", 3);
+    converge(&[&rs[0], &rs[1]]);
+    assert_eq!(rs[1].info_u64("state_transfers_received"), 0);
+}

@@ -10,8 +10,7 @@ use crate::stats::Stats;
 use crate::workload::class_of;
 use crate::world::{World, START_MS};
 use bytes::Bytes;
-use meridian_core::causal::deliverable;
-use meridian_core::{Node, Op, RegionId};
+use meridian_core::Op;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -49,7 +48,10 @@ impl fmt::Display for SimReport {
              writes {} ({} acknowledged, {} lost unacknowledged in crashes), {} conflicts\n  \
              deliveries {} ({} duplicate), {} ops relayed, {} messages ({} dropped)\n  \
              connects {}, silence closes {}, handshake timeouts {}, clock holds {}\n  \
-             pending max {}, settled within {} ms of healing (bound {} ms)\n  \
+             pending max {}, {}\n  \
+             snapshots {}, log records truncated {}, longest log {} records\n  \
+             state transfers: {} offered, {} sent ({} bytes), {} installed ({} ops brought, \
+             {} own re-applied), {} refused\n  \
              faults: {}\n  history {:016x}, digest {}",
             self.seed,
             self.regions,
@@ -70,8 +72,17 @@ impl fmt::Display for SimReport {
             s.handshake_timeouts,
             s.clock_holds,
             s.pending_max,
-            s.settle_ms_max,
-            s.liveness_bound_ms,
+            settled(s),
+            s.snapshots_written,
+            s.records_truncated,
+            s.log_records_max,
+            s.snapshot_offers,
+            s.snapshots_sent,
+            s.snapshot_bytes_sent,
+            s.snapshot_installs,
+            s.ops_brought,
+            s.ops_reapplied,
+            s.snapshot_refusals,
             s.faults,
             self.history,
             self.digest
@@ -273,7 +284,16 @@ impl World {
             // ops in order, so this is a direct index.
             let mut held: Vec<Vec<Option<&Op>>> =
                 self.made.iter().map(|m| vec![None; m.len()]).collect();
-            for op in &region.disk.records {
+            // What its newest durable snapshot holds (dropped records are
+            // in it, and ops an install brought).
+            let in_snapshot = |d: meridian_core::Dot| {
+                region
+                    .disk
+                    .snapshot
+                    .as_ref()
+                    .is_some_and(|s| d.seq <= s.seen[d.region.index()])
+            };
+            for op in region.disk.records() {
                 let by_seq = &mut held[op.dot.region.index()];
                 let i = op.dot.seq as usize - 1;
                 if i >= by_seq.len() {
@@ -293,9 +313,10 @@ impl World {
                             m.op.dot.seq
                         )))
                     }
+                    None if in_snapshot(m.op.dot) => {}
                     None if m.acked_ms.is_some() => {
                         return Err(Violation::Durability(format!(
-                            "{}'s log lacks {}:{}, acknowledged at {} ms",
+                            "{}'s log and snapshot lack {}:{}, acknowledged at {} ms",
                             self.name(r),
                             self.name(m.op.dot.region.index()),
                             m.op.dot.seq,
@@ -340,8 +361,11 @@ impl World {
     }
 
     /// Memory is back to its bound: no op held for its causes, nothing
-    /// unacknowledged on any link, no acceptor with queued batches.
+    /// unacknowledged on any link, no acceptor with queued batches, and no
+    /// log holding a record older than [`World::log_age_max_ms`] (counted
+    /// from when its region last started).
     fn check_memory(&self) -> Result<(), Violation> {
+        let age_max = self.log_age_max_ms();
         for (r, region) in self.rs.iter().enumerate() {
             if region.node.pending() > 0 {
                 return Err(Violation::Memory(format!(
@@ -349,6 +373,22 @@ impl World {
                     self.name(r),
                     region.node.pending()
                 )));
+            }
+            let disk = &region.disk;
+            if let Some(at) = disk.oldest_appended_ms() {
+                let age = self.now_ms - at.max(region.started_ms);
+                if age > age_max {
+                    return Err(Violation::Memory(format!(
+                        "{}'s log holds {} records, the oldest (record {}) {age} ms old, \
+                         beyond the {age_max} ms a log keeps them (snapshot through {:?}, \
+                         what peers acknowledged: {})",
+                        self.name(r),
+                        disk.len(),
+                        disk.first_lsn(),
+                        disk.snapshot.as_ref().map(|s| s.lsn),
+                        self.acked_by_peers(r)
+                    )));
+                }
             }
         }
         for id in self.link_ids() {
@@ -371,20 +411,49 @@ impl World {
         Ok(())
     }
 
-    /// Each region's log, replayed into a fresh node (as at a restart), is
-    /// in causal order and rebuilds exactly the region's state.
+    /// The oldest a record may be in a log at a quiescent point, in ms:
+    /// the first snapshot covering it is written within
+    /// `SNAPSHOT_INTERVAL_MS` (at a maintenance pass), and the pass after
+    /// every peer acknowledged it or was left behind drops it. A silent
+    /// peer is left behind after the retention. A peer that is heard from
+    /// acknowledges within a round trip, unless a fault holds it up: a cut
+    /// or a crash for less than the retention (see
+    /// `SimConfig::retention_ms`), or a clock off by more than the HLC
+    /// bound. A region whose clock is behind holds everyone's newer ops
+    /// (and acknowledges none of them) until its clock is that much less
+    /// behind; one whose clock is ahead makes ops everyone holds as long,
+    /// and after the heal until their clocks catch up with its HLC, which
+    /// is when the round's settling starts counting (as the liveness bound
+    /// does). The longer of those holds is added.
+    pub(crate) fn log_age_max_ms(&self) -> u64 {
+        use crate::snap::{MAINTAIN_INTERVAL_MS, SNAPSHOT_INTERVAL_MS};
+        let clock_hold = self
+            .clock_error_max_ms
+            .saturating_sub(meridian_core::hlc::CLOCK_AHEAD_MS_MAX);
+        self.retention_ms
+            + SNAPSHOT_INTERVAL_MS
+            + 2 * MAINTAIN_INTERVAL_MS
+            + self.settle_wait_ms.max(clock_hold)
+    }
+
+    /// What region `r`'s links last heard each peer acknowledge, for
+    /// failures.
+    fn acked_by_peers(&self, r: usize) -> String {
+        (0..self.n())
+            .filter(|&p| p != r)
+            .map(|p| {
+                let vv = self.link_ref(self.link_id(r, p)).out.peer_vv();
+                format!("{}={vv:?}", self.name(p))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Each region's newest snapshot and the log after it, rebuilt as at a
+    /// restart, are in causal order and rebuild exactly the region's state.
     pub(crate) fn check_replay(&self) -> Result<(), Violation> {
         for (r, region) in self.rs.iter().enumerate() {
-            let mut fresh = Node::new(self.regions.clone(), RegionId(r as u16));
-            for (i, op) in region.disk.records.iter().enumerate() {
-                if !deliverable(op, fresh.vv()) {
-                    return Err(Violation::Replay {
-                        region: self.name(r).to_string(),
-                        detail: format!("record {} ({:?}) is out of causal order", i + 1, op.dot),
-                    });
-                }
-                fresh.replay(op);
-            }
+            let (fresh, _) = self.rebuild(r)?;
             let live = &region.node;
             if fresh.vv() != live.vv() || fresh.digest() != live.digest() {
                 return Err(Violation::Replay {
@@ -410,6 +479,24 @@ impl World {
             .collect::<Vec<_>>()
             .join("; ")
     }
+}
+
+/// How fast the rounds settled, plain and after a long-down.
+fn settled(s: &Stats) -> String {
+    let mut parts = Vec::new();
+    if s.liveness_bound_ms > 0 {
+        parts.push(format!(
+            "settled within {} ms of healing (bound {} ms)",
+            s.settle_ms_max, s.liveness_bound_ms
+        ));
+    }
+    if s.long_bound_ms > 0 {
+        parts.push(format!(
+            "after a long-down within {} ms (bound {} ms)",
+            s.long_settle_ms_max, s.long_bound_ms
+        ));
+    }
+    parts.join(", ")
 }
 
 fn show_key(key: &[u8]) -> String {

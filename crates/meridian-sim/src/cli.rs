@@ -56,13 +56,18 @@ pub struct SimArgs {
     #[arg(long, default_value = "everysec")]
     pub fsync: Fsync,
     /// Faults: mixed, none, or kinds (isolate, split, one-way, flap, loss,
-    /// dup, reorder, spike, crash, power-loss, skew, jump), comma-separated;
-    /// `-kind` removes one (`mixed,-crash`).
+    /// dup, reorder, spike, crash, power-loss, skew, jump, long-down),
+    /// comma-separated; `-kind` removes one (`mixed,-crash`).
     #[arg(long, default_value = "mixed")]
     pub faults: Faults,
     /// Stop the clients after this many writes (what --shrink sets).
     #[arg(long)]
     pub writes_limit: Option<u64>,
+    /// How long a region keeps log records for a silent peer, in simulated
+    /// ms [default: 15000, or a round's write time plus twice the liveness
+    /// bound if longer].
+    #[arg(long)]
+    pub log_retention_ms: Option<u64>,
     /// With --seed: print every event of the history.
     #[arg(long, requires = "seed")]
     pub trace: bool,
@@ -93,6 +98,7 @@ impl SimArgs {
             fsync: self.fsync,
             faults: self.faults,
             writes_limit: self.writes_limit,
+            log_retention_ms: self.log_retention_ms,
             broken: self.broken,
             ..d
         }
@@ -168,7 +174,7 @@ fn print_shrunk(seed: u64, cfg: &SimConfig) {
 fn describe(cfg: &SimConfig) -> String {
     format!(
         "{} regions, {} rounds of {} ms writes, {} writes/s/region, {} keys, \
-         pipelines of up to {}, fsync {}, faults {}",
+         pipelines of up to {}, fsync {}, faults {}, log retention {} ms",
         cfg.regions.len(),
         cfg.rounds,
         cfg.duration_ms / cfg.rounds as u64,
@@ -176,7 +182,8 @@ fn describe(cfg: &SimConfig) -> String {
         cfg.keys,
         cfg.pipeline_max,
         cfg.fsync,
-        cfg.faults
+        cfg.faults,
+        cfg.retention_ms()
     )
 }
 
@@ -281,9 +288,50 @@ fn print_summary(cfg: &SimConfig, args: &SimArgs, t: &Totals, wall: Duration, cp
         ("most ops held for causes", s.pending_max.to_string()),
         (
             "slowest settle",
+            if s.liveness_bound_ms > 0 {
+                format!(
+                    "{} ms after healing (bound {} ms)",
+                    s.settle_ms_max, s.liveness_bound_ms
+                )
+            } else {
+                "every round had a long-down".to_string()
+            },
+        ),
+        (
+            "slowest after a long-down",
+            if s.long_bound_ms > 0 {
+                format!(
+                    "{} ms after healing (bound {} ms)",
+                    s.long_settle_ms_max, s.long_bound_ms
+                )
+            } else {
+                "no long-down".to_string()
+            },
+        ),
+        (
+            "snapshots written",
             format!(
-                "{} ms after healing (bound {} ms)",
-                s.settle_ms_max, s.liveness_bound_ms
+                "{} ({} log records truncated; longest log at a quiescent point {} records)",
+                s.snapshots_written, s.records_truncated, s.log_records_max
+            ),
+        ),
+        (
+            "state transfers",
+            format!(
+                "{} offered, {} sent ({:.1} MB, largest {} bytes), {} installed, {} refused",
+                s.snapshot_offers,
+                s.snapshots_sent,
+                s.snapshot_bytes_sent as f64 / 1e6,
+                s.snapshot_bytes_max,
+                s.snapshot_installs,
+                s.snapshot_refusals
+            ),
+        ),
+        (
+            "ops in installed snapshots",
+            format!(
+                "{} brought, {} of the receivers' own re-applied on top",
+                s.ops_brought, s.ops_reapplied
             ),
         ),
         ("wall time", format!("{:.1} s", wall.as_secs_f64())),

@@ -182,7 +182,7 @@ impl World {
         let origin = op.dot.region.index();
         let region = &mut self.rs[r];
         region.seen[origin] = op.dot.seq;
-        region.disk.append(op, self.cfg.fsync);
+        region.disk.append(op, self.cfg.fsync, self.now_ms);
         self.schedule_sync(r);
     }
 
@@ -250,6 +250,7 @@ impl World {
             return Ok(());
         }
         self.rs[r].disk.sync(self.cfg.fsync);
+        self.promote_snapshot(r);
         self.after_append(r);
         self.resume_syncing(r)?;
         // Records appended during the write or fsync wait for the next.
@@ -262,7 +263,7 @@ impl World {
     pub(crate) fn start_relay_ticks(&mut self, id: usize) {
         let now = self.now_ms;
         let l = self.link(id);
-        if l.conn != Conn::Up || l.relay_tick {
+        if l.conn != Conn::Up || l.relay_tick || l.transfer.is_some() {
             return;
         }
         l.relay_tick = true;

@@ -112,11 +112,15 @@ pub enum FaultKind {
     Skew,
     /// A region's clock jumps forwards or backwards mid-round.
     Jump,
+    /// A region's process crashes and stays down far longer than its peers
+    /// keep their logs for ([`SimConfig::retention_ms`]): they truncate
+    /// what it lacks, and it catches up by a full state transfer.
+    LongDown,
 }
 
 impl FaultKind {
     /// Every kind, in display order.
-    pub const ALL: [FaultKind; 12] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::Isolate,
         FaultKind::Split,
         FaultKind::OneWay,
@@ -129,6 +133,7 @@ impl FaultKind {
         FaultKind::PowerLoss,
         FaultKind::Skew,
         FaultKind::Jump,
+        FaultKind::LongDown,
     ];
 
     /// The name used on the command line.
@@ -146,6 +151,7 @@ impl FaultKind {
             FaultKind::PowerLoss => "power-loss",
             FaultKind::Skew => "skew",
             FaultKind::Jump => "jump",
+            FaultKind::LongDown => "long-down",
         }
     }
 
@@ -291,10 +297,23 @@ pub enum Broken {
     /// the RGA agreed on (a wrapper around reads: the core stays correct,
     /// every region reads the same).
     ListByInsertion,
+    /// A region installs a peer's snapshot without re-applying its own log
+    /// on top: the peer's state replaces its own, and its own ops the peer
+    /// lacked (written while it was cut off, not yet shipped) are lost.
+    InstallWithoutReplay,
+    /// A region drops its log behind every snapshot, whether or not its
+    /// peers acknowledged it or were left behind.
+    TruncateUnacked,
+    /// A link whose log no longer holds what the peer lacks streams from
+    /// the first record it still holds instead of sending a snapshot.
+    ServeTruncated,
+    /// A region never leaves a silent peer behind: it keeps its log until
+    /// every peer acknowledged it, however long a peer is away.
+    NeverLeaveBehind,
 }
 
 impl Broken {
-    pub const ALL: [Broken; 10] = [
+    pub const ALL: [Broken; 14] = [
         Broken::ResumeSkipsOne,
         Broken::ReplyBeforeDurable,
         Broken::AckBeforeDurable,
@@ -305,6 +324,10 @@ impl Broken {
         Broken::SremRemovesUnseen,
         Broken::ListByInsertion,
         Broken::ShipUnsynced,
+        Broken::InstallWithoutReplay,
+        Broken::TruncateUnacked,
+        Broken::ServeTruncated,
+        Broken::NeverLeaveBehind,
     ];
 
     pub fn name(self) -> &'static str {
@@ -319,6 +342,10 @@ impl Broken {
             Broken::SremRemovesUnseen => "srem-removes-unseen",
             Broken::ListByInsertion => "list-by-insertion",
             Broken::ShipUnsynced => "ship-unsynced",
+            Broken::InstallWithoutReplay => "install-without-replay",
+            Broken::TruncateUnacked => "truncate-unacked",
+            Broken::ServeTruncated => "serve-truncated",
+            Broken::NeverLeaveBehind => "never-leave-behind",
         }
     }
 }
@@ -374,6 +401,11 @@ pub struct SimConfig {
     /// Stop writing after this many writes over all regions: how a failing
     /// run is shrunk to a short history.
     pub writes_limit: Option<u64>,
+    /// How long a region keeps log records a silent peer has not
+    /// acknowledged, in simulated ms: a peer not heard from for longer is
+    /// *left behind* and gets a snapshot when it returns. `None`: derived
+    /// from the rounds ([`SimConfig::retention_ms`]).
+    pub log_retention_ms: Option<u64>,
     /// A deliberately broken variant; `None` in every real run.
     #[doc(hidden)]
     pub broken: Option<Broken>,
@@ -399,6 +431,7 @@ impl Default for SimConfig {
             keys: 16,
             pipeline_max: 4,
             writes_limit: None,
+            log_retention_ms: None,
             broken: None,
         }
     }
@@ -412,6 +445,44 @@ impl SimConfig {
             regions: SMALL_REGIONS.iter().map(|s| s.to_string()).collect(),
             ..SimConfig::default()
         }
+    }
+
+    /// The longest one-way delay between two of the regions, in ms,
+    /// without jitter (0 for a pair the matrix lacks: `validate` refuses
+    /// those).
+    pub fn max_one_way_ms(&self) -> u64 {
+        if let Some(ms) = self.base_latency_ms {
+            return if self.regions.len() > 1 { ms } else { 0 };
+        }
+        let m = Latencies::builtin();
+        let mut max = 0;
+        for a in &self.regions {
+            for b in self.regions.iter().filter(|b| *b != a) {
+                max = max.max(m.one_way_ms(a, b).unwrap_or(0));
+            }
+        }
+        max
+    }
+
+    /// Write time of one round, in simulated ms (a long-down episode
+    /// extends its round's).
+    pub fn round_ms(&self) -> u64 {
+        self.duration_ms / self.rounds.max(1) as u64
+    }
+
+    /// How long a region keeps log records for a silent peer (see
+    /// [`SimConfig::log_retention_ms`]). Unless set, the longer of
+    /// [`crate::snap::LOG_RETENTION_MS`] and a round's write time plus
+    /// twice the liveness bound: every fault but a long-down ends within
+    /// its round's write phase and the world reconnects within the bound,
+    /// so no other fault ever leaves a peer behind (a region cut off for
+    /// longer than the retention and still writing could never be
+    /// reconciled: each side would drop what the other lacks).
+    pub fn retention_ms(&self) -> u64 {
+        self.log_retention_ms.unwrap_or_else(|| {
+            let bound = crate::world::base_liveness_bound_ms(self, self.max_one_way_ms());
+            crate::snap::LOG_RETENTION_MS.max(self.round_ms() + 2 * bound)
+        })
     }
 
     /// Checks the configuration and returns the cluster's region set.
@@ -437,8 +508,24 @@ impl SimConfig {
                 "writes_per_sec_per_region above {WRITES_PER_SEC_MAX}"
             ));
         }
+        if let Some(r) = self.log_retention_ms {
+            if !(crate::snap::LOG_RETENTION_MS_MIN..=DURATION_MS_MAX).contains(&r) {
+                return Err(format!(
+                    "log_retention_ms must be in {}..={DURATION_MS_MAX}",
+                    crate::snap::LOG_RETENTION_MS_MIN
+                ));
+            }
+        }
+        // A long-down episode adds up to its downtime and half a round of
+        // writes to its round.
+        let long_ms = if self.faults.has(FaultKind::LongDown) {
+            self.rounds as u64
+                * (crate::faults::long_down_ms_max(self.retention_ms()) + self.round_ms())
+        } else {
+            0
+        };
         // Pipelines average (1 + pipeline_max) / 2 writes.
-        let writes = (self.duration_ms as u128)
+        let writes = ((self.duration_ms + long_ms) as u128)
             * (self.writes_per_sec_per_region as u128)
             * (regions.len() as u128)
             * (1 + self.pipeline_max as u128)
@@ -506,6 +593,7 @@ impl SimConfig {
             keys: d.keys,
             pipeline_max: d.pipeline_max,
             writes_limit: None,
+            log_retention_ms: None,
             broken: None,
             ..self.clone()
         };
@@ -542,6 +630,9 @@ impl SimConfig {
         if let Some(w) = self.writes_limit {
             flags.push(format!("--writes-limit {w}"));
         }
+        if let Some(r) = self.log_retention_ms {
+            flags.push(format!("--log-retention-ms {r}"));
+        }
         if let Some(b) = self.broken {
             flags.push(format!("--broken {}", b.name()));
         }
@@ -557,6 +648,34 @@ mod tests {
     fn defaults_are_valid() {
         assert_eq!(SimConfig::default().validate().unwrap().len(), 7);
         assert_eq!(SimConfig::small().validate().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn retention_outlasts_what_ordinary_faults_keep_silent() {
+        // A round's write phase plus twice the liveness bound, at least
+        // LOG_RETENTION_MS: 6 s rounds and a 5.11 s bound in the default
+        // world; longer rounds raise it.
+        assert_eq!(SimConfig::default().retention_ms(), 16_220);
+        let one_round = SimConfig {
+            rounds: 1,
+            ..SimConfig::default()
+        };
+        assert_eq!(one_round.retention_ms(), 22_220);
+        let short = SimConfig {
+            duration_ms: 1_000,
+            ..SimConfig::small()
+        };
+        assert_eq!(short.retention_ms(), crate::snap::LOG_RETENTION_MS);
+        let set = SimConfig {
+            log_retention_ms: Some(4_000),
+            ..SimConfig::default()
+        };
+        assert_eq!(set.retention_ms(), 4_000);
+        let bad = SimConfig {
+            log_retention_ms: Some(10),
+            ..SimConfig::default()
+        };
+        assert!(bad.validate().is_err());
     }
 
     #[test]
@@ -632,6 +751,7 @@ mod tests {
             fsync: Fsync::Always,
             faults: Faults::mixed().without(FaultKind::Loss),
             writes_limit: Some(12),
+            log_retention_ms: Some(20_000),
             ..SimConfig::small()
         }
         .replay_command(7);
@@ -641,6 +761,7 @@ mod tests {
         );
         assert!(cmd.contains("--keys 3 --fsync always"), "{cmd}");
         assert!(cmd.contains("--writes-limit 12"), "{cmd}");
+        assert!(cmd.contains("--log-retention-ms 20000"), "{cmd}");
         let rust = SimConfig {
             jitter_ms: 9,
             ..SimConfig::default()

@@ -8,8 +8,7 @@ use crate::events::Event;
 use crate::faults::Action;
 use crate::link::{Conn, HEARTBEAT_INTERVAL_MS, LINK_SILENCE_MAX_MS};
 use crate::world::World;
-use meridian_core::causal::deliverable;
-use meridian_core::{Node, RegionId};
+use meridian_core::RegionId;
 
 impl World {
     pub(crate) fn on_fault(&mut self, action: Action) -> Result<(), Violation> {
@@ -22,13 +21,37 @@ impl World {
             }
             Action::SpikeOn { from, to, extra_ms } => self.net.spike(from, to, extra_ms, true),
             Action::SpikeOff { from, to, extra_ms } => self.net.spike(from, to, extra_ms, false),
-            Action::Crash { region, power } => self.crash(region, power)?,
+            Action::Crash { region, power } => {
+                if self.rs[region].up {
+                    let kind = if power {
+                        FaultKind::PowerLoss
+                    } else {
+                        FaultKind::Crash
+                    };
+                    self.stats.faults.add(kind, 1);
+                    self.crash(region, power)?;
+                }
+            }
             Action::Restart { region } => {
+                if !self.rs[region].up && !self.rs[region].held_down {
+                    self.restart(region)?;
+                }
+            }
+            Action::LongDown { region } => {
+                self.crash(region, false)?;
+                self.rs[region].held_down = true;
+            }
+            Action::LongUp { region } => {
+                self.rs[region].held_down = false;
                 if !self.rs[region].up {
                     self.restart(region)?;
                 }
             }
-            Action::Clock { region, delta_ms } => self.rs[region].offset_ms += delta_ms,
+            Action::Clock { region, delta_ms } => {
+                let offset = &mut self.rs[region].offset_ms;
+                *offset += delta_ms;
+                self.clock_error_max_ms = self.clock_error_max_ms.max(offset.unsigned_abs());
+            }
         }
         Ok(())
     }
@@ -62,12 +85,6 @@ impl World {
         if !self.rs[r].up {
             return Ok(());
         }
-        let kind = if power {
-            FaultKind::PowerLoss
-        } else {
-            FaultKind::Crash
-        };
-        self.stats.faults.add(kind, 1);
         let region = &mut self.rs[r];
         region.up = false;
         region.life += 1;
@@ -92,6 +109,7 @@ impl World {
             let out = self.link_id(r, p);
             self.close(out, None);
             self.link(out).conn = Conn::Down;
+            self.link(out).transfer = None;
             // Links into r: the dialer at p learns from a reset (process
             // crash) or from silence (the machine is gone).
             let into = self.link_id(p, r);
@@ -117,13 +135,14 @@ impl World {
     /// reuse their sequence numbers, which `check_reuse` verifies is safe.
     fn forget_lost_writes(&mut self, r: usize, power: bool) -> Result<(), Violation> {
         let me = RegionId(r as u16);
-        let kept_seq = self.rs[r]
-            .disk
-            .records
-            .iter()
+        let disk = &self.rs[r].disk;
+        let in_snapshot = disk.snapshot.as_ref().map_or(0, |s| s.seen[r]);
+        let kept_seq = disk
+            .records()
             .rev()
             .find(|op| op.dot.region == me)
-            .map_or(0, |op| op.dot.seq);
+            .map_or(0, |op| op.dot.seq)
+            .max(in_snapshot);
         let lost = self.made[r].split_off(kept_seq as usize);
         let window_ms = match self.cfg.fsync {
             Fsync::Always => 0,
@@ -157,29 +176,25 @@ impl World {
         Ok(())
     }
 
-    /// Region `r` starts again: its node is rebuilt by replaying the log
-    /// that survived, as the server does, and its dialers start afresh.
+    /// Region `r` starts again: its node is rebuilt from its newest
+    /// snapshot and the log after it, as the server does, and its dialers
+    /// start afresh.
     pub(crate) fn restart(&mut self, r: usize) -> Result<(), Violation> {
-        let mut node = Node::new(self.regions.clone(), RegionId(r as u16));
-        let mut seen = vec![0; self.n()];
-        for (i, op) in self.rs[r].disk.records.iter().enumerate() {
-            if !deliverable(op, node.vv()) {
-                return Err(Violation::Replay {
-                    region: self.name(r).to_string(),
-                    detail: format!(
-                        "at restart, record {} ({:?}) is out of causal order",
-                        i + 1,
-                        op.dot
-                    ),
-                });
-            }
-            node.replay(op);
-            seen[op.dot.region.index()] = op.dot.seq;
-        }
+        let (node, seen) = self.rebuild(r)?;
+        let now = self.now_ms;
         let region = &mut self.rs[r];
         region.node = node;
         region.seen = seen;
         region.up = true;
+        region.held_down = false;
+        region.started_ms = now;
+        // Its retention clock for silent peers starts again.
+        region.heard_ms.iter_mut().for_each(|h| *h = now);
+        let life = region.life;
+        self.queue.push(
+            now + crate::snap::MAINTAIN_INTERVAL_MS,
+            Event::Maintain { region: r, life },
+        );
         let line = self
             .history
             .tracing()
@@ -192,11 +207,16 @@ impl World {
             self.queue.push(self.now_ms, Event::Dial { link: id });
             // Dialers into r that have not noticed the crash yet do at
             // their next heartbeat, which the restarted r answers with a
-            // reset (a duplicate notice is ignored).
+            // reset (a duplicate notice is ignored). A connection still
+            // open was dialled while r was down and reaches the restarted
+            // r (its Hello is on its way): it is not reset.
             let into = self.link_id(p, r);
-            let epoch = self.link_ref(into).epoch;
-            let at = self.now_ms + HEARTBEAT_INTERVAL_MS + self.net.base_ms(r, p);
-            self.queue.push(at, Event::Closed { link: into, epoch });
+            let l = self.link_ref(into);
+            if !l.live && l.conn != Conn::Down {
+                let epoch = l.epoch;
+                let at = self.now_ms + HEARTBEAT_INTERVAL_MS + self.net.base_ms(r, p);
+                self.queue.push(at, Event::Closed { link: into, epoch });
+            }
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! scheduled, so a run never depends on how a heap orders equal keys.
 
 use crate::faults::FaultStep;
+use bytes::Bytes;
 use meridian_core::{Op, VersionVector};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -13,8 +14,10 @@ use std::collections::BinaryHeap;
 pub type LinkId = usize;
 
 /// A message on one connection of a directed link. The dialer (the link's
-/// sender) sends `Hello`, `Auth` and `Batch`; the acceptor sends
-/// `Challenge`, `Welcome` and `Ack`, as in `meridian_core::protocol`.
+/// sender) sends `Hello`, `Auth`, `Batch`, `Offer` and `Snapshot`; the
+/// acceptor sends `Challenge`, `Welcome`, `Ack` and `Accept`, as in
+/// `meridian_core::protocol`. (A refusal is the acceptor closing the
+/// connection; the dialer learns it as from a reset.)
 #[derive(Clone, Debug)]
 pub enum Msg {
     Hello,
@@ -26,12 +29,32 @@ pub enum Msg {
     Batch(Vec<Op>),
     /// The acceptor's version vector, once everything in it is durable.
     Ack(VersionVector),
+    /// `SnapshotOffer`: the sender's log no longer holds what the peer
+    /// lacks; it offers a snapshot covering at least this.
+    Offer(VersionVector),
+    /// `SnapshotAccept`.
+    Accept,
+    /// The snapshot, whole (`SnapshotChunk`s and `SnapshotDone`: one
+    /// message, delayed by its size over [`crate::snap::SNAPSHOT_BYTES_PER_MS`]).
+    Snapshot(Box<SnapshotMsg>),
+}
+
+/// A snapshot in flight.
+#[derive(Clone, Debug)]
+pub struct SnapshotMsg {
+    pub bytes: Bytes,
+    /// The sender's own bookkeeping of what it holds (`Region::seen`), which
+    /// the simulator carries along to keep the receiver's.
+    pub seen: Vec<u64>,
 }
 
 impl Msg {
     /// True for messages from the dialer to the acceptor.
     pub fn forward(&self) -> bool {
-        matches!(self, Msg::Hello | Msg::Auth | Msg::Batch(_))
+        matches!(
+            self,
+            Msg::Hello | Msg::Auth | Msg::Batch(_) | Msg::Offer(_) | Msg::Snapshot(_)
+        )
     }
 
     /// True for messages the network may duplicate or reorder. The
@@ -49,6 +72,9 @@ impl Msg {
             Msg::Welcome(_) => 4,
             Msg::Batch(_) => 5,
             Msg::Ack(_) => 6,
+            Msg::Offer(_) => 7,
+            Msg::Accept => 8,
+            Msg::Snapshot(_) => 9,
         }
     }
 }
@@ -82,6 +108,8 @@ pub enum Event {
     Retry { link: LinkId, epoch: u64 },
     /// A region's log write (`always`) or fsync (`everysec`, `no`) is done.
     Sync { region: usize, life: u64 },
+    /// A region's periodic snapshot and truncation pass (`crate::snap`).
+    Maintain { region: usize, life: u64 },
     /// A planned fault starts or ends.
     Fault(FaultStep),
     /// The write phase of the current round ends: every fault heals.

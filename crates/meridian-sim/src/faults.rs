@@ -15,7 +15,15 @@
 //!   log (see [`crate::disk`] for what survives);
 //! - **skew**: a region's clock is off for the whole write phase, within the
 //!   core's bound (`CLOCK_AHEAD_MS_MAX`) or beyond it;
-//! - **jump**: a region's clock jumps forwards or backwards mid-round.
+//! - **jump**: a region's clock jumps forwards or backwards mid-round;
+//! - **long-down**: a region's process crashes and stays down for 1.5 to
+//!   2.5 times the log retention while the others write on, snapshot and
+//!   truncate their logs; it returns before the write phase ends (which
+//!   the episode lengthens to the restart plus up to half a round) and
+//!   catches up by a state transfer. It is planned apart from the other
+//!   kinds, being long: in a round with probability
+//!   [`LONG_DOWN_ROUND_PROB`] when other episode kinds are on, in every
+//!   round when it is the only one.
 //!
 //! Episodes may overlap. Every episode ends by the end of the write phase,
 //! and the world then heals whatever is left (clocks included), so that the
@@ -61,6 +69,27 @@ pub const CLOCK_FAULT_MS_MAX: u64 = CLOCK_AHEAD_MS_MAX * 5 / 2;
 /// Smallest clock jump, in ms.
 pub const JUMP_MS_MIN: u64 = 100;
 
+/// Probability that a round has a long-down episode when other episode
+/// kinds are on too. A long-down round runs up to about 44 s longer than a
+/// plain one in the default world (mostly the downtime), so in `mixed` it
+/// strikes about one seed in eight: enough to exercise state transfers in
+/// every sweep without multiplying the sweep's time (truncation happens
+/// in every seed anyway).
+pub const LONG_DOWN_ROUND_PROB: f64 = 1.0 / 16.0;
+
+/// Shortest and longest downtime of a long-down episode, in
+/// thousandths of the log retention: beyond it by half at least, so that
+/// peers have left the region behind, snapshotted and truncated (one
+/// snapshot interval and a maintenance pass after the retention) before
+/// it returns.
+pub const LONG_DOWN_PERMILLE_MIN: u64 = 1_500;
+pub const LONG_DOWN_PERMILLE_MAX: u64 = 2_500;
+
+/// The longest downtime of a long-down episode under `retention_ms`.
+pub fn long_down_ms_max(retention_ms: u64) -> u64 {
+    retention_ms.saturating_mul(LONG_DOWN_PERMILLE_MAX) / 1_000
+}
+
 /// What a fault step does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -92,6 +121,14 @@ pub enum Action {
     Restart {
         region: usize,
     },
+    /// The region's process crashes and stays down until `LongUp`, whatever
+    /// other crash episodes end meanwhile.
+    LongDown {
+        region: usize,
+    },
+    LongUp {
+        region: usize,
+    },
     /// The region's clock moves by `delta_ms`.
     Clock {
         region: usize,
@@ -111,21 +148,64 @@ pub struct FaultStep {
 pub struct Plan {
     pub episodes: Vec<FaultKind>,
     pub steps: Vec<FaultStep>,
+    /// When the write phase ends: `start_ms + len_ms`, or later after a
+    /// long-down episode.
+    pub end_ms: u64,
 }
 
-/// The episode kinds of `faults` (those planned per round).
+/// The episode kinds of `faults` planned per round in the common way (not
+/// the message kinds, not long-down).
 fn episode_kinds(faults: Faults) -> Vec<FaultKind> {
     faults
         .kinds()
-        .filter(|k| !matches!(k, FaultKind::Loss | FaultKind::Dup | FaultKind::Reorder))
+        .filter(|k| {
+            !matches!(
+                k,
+                FaultKind::Loss | FaultKind::Dup | FaultKind::Reorder | FaultKind::LongDown
+            )
+        })
         .collect()
 }
 
 /// Plans the round whose write phase runs `start_ms..start_ms + len_ms` in
-/// a world of `regions` regions.
-pub fn plan(rng: &mut SimRng, faults: Faults, regions: usize, start_ms: u64, len_ms: u64) -> Plan {
-    let mut plan = Plan::default();
+/// a world of `regions` regions whose logs keep records for a silent peer
+/// `retention_ms`.
+pub fn plan(
+    rng: &mut SimRng,
+    faults: Faults,
+    regions: usize,
+    start_ms: u64,
+    len_ms: u64,
+    retention_ms: u64,
+) -> Plan {
+    let mut plan = Plan {
+        end_ms: start_ms + len_ms,
+        ..Plan::default()
+    };
     let kinds = episode_kinds(faults);
+    if faults.has(FaultKind::LongDown)
+        && len_ms >= FAULT_MS_MIN
+        && (kinds.is_empty() || rng.chance(LONG_DOWN_ROUND_PROB))
+    {
+        let region = rng.index(regions);
+        let at = start_ms + rng.below(len_ms);
+        let down = rng.range(
+            retention_ms.saturating_mul(LONG_DOWN_PERMILLE_MIN) / 1_000,
+            long_down_ms_max(retention_ms),
+        );
+        let up = at + down;
+        let tail = rng.below(len_ms / 2 + 1);
+        plan.end_ms = plan.end_ms.max(up + tail);
+        plan.steps.push(FaultStep {
+            at_ms: at,
+            action: Action::LongDown { region },
+        });
+        plan.steps.push(FaultStep {
+            at_ms: up,
+            action: Action::LongUp { region },
+        });
+        plan.episodes.push(FaultKind::LongDown);
+    }
     if kinds.is_empty() || len_ms < FAULT_MS_MIN {
         return plan;
     }
@@ -277,17 +357,21 @@ mod tests {
     fn every_fault_ends_within_the_write_phase() {
         for seed in 0..300 {
             let mut rng = SimRng::new(seed);
-            let p = plan(&mut rng, Faults::mixed(), 3, 1_000, 2_000);
-            assert!((1..=EPISODES_MAX as usize).contains(&p.episodes.len()));
+            let p = plan(&mut rng, Faults::mixed(), 3, 1_000, 2_000, 15_000);
+            let long = p.episodes.contains(&FaultKind::LongDown) as usize;
+            assert!((1..=EPISODES_MAX as usize + long).contains(&p.episodes.len()));
             let mut cuts = std::collections::BTreeMap::new();
             let mut down = [0i64; 3];
             for s in &p.steps {
-                assert!((1_000..=3_000).contains(&s.at_ms), "seed {seed}: {s:?}");
+                assert!((1_000..=p.end_ms).contains(&s.at_ms), "seed {seed}: {s:?}");
+                if long == 0 {
+                    assert_eq!(p.end_ms, 3_000);
+                }
                 match s.action {
                     Action::Cut { from, to } => *cuts.entry((from, to)).or_insert(0) += 1,
                     Action::Heal { from, to } => *cuts.entry((from, to)).or_insert(0) -= 1,
-                    Action::Crash { region, .. } => down[region] += 1,
-                    Action::Restart { region } => down[region] -= 1,
+                    Action::Crash { region, .. } | Action::LongDown { region } => down[region] += 1,
+                    Action::Restart { region } | Action::LongUp { region } => down[region] -= 1,
                     _ => {}
                 }
             }
@@ -304,7 +388,27 @@ mod tests {
             1,
             0,
             2_000,
+            15_000,
         );
         assert!(p.steps.is_empty() && p.episodes.is_empty());
+    }
+
+    #[test]
+    fn a_long_down_outlasts_the_retention_and_ends_in_the_write_phase() {
+        let mut seen = 0;
+        for seed in 0..200 {
+            let mut rng = SimRng::new(seed);
+            let alone = Faults::NONE.with(FaultKind::LongDown);
+            let p = plan(&mut rng, alone, 3, 1_000, 6_000, 15_000);
+            assert_eq!(p.episodes, [FaultKind::LongDown], "seed {seed}");
+            let (down, up) = (p.steps[0], p.steps[1]);
+            let ms = up.at_ms - down.at_ms;
+            assert!((22_500..=37_500).contains(&ms), "seed {seed}: {p:?}");
+            assert!(up.at_ms <= p.end_ms && p.end_ms <= up.at_ms + 3_000);
+            let mixed = plan(&mut rng, Faults::mixed(), 3, 1_000, 6_000, 15_000);
+            seen += mixed.episodes.contains(&FaultKind::LongDown) as u32;
+        }
+        // In mixed, about one round in sixteen.
+        assert!((4..=30).contains(&seen), "{seen}");
     }
 }

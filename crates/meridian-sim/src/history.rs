@@ -72,8 +72,17 @@ impl History {
                             self.num(op.hlc.0);
                         }
                     }
-                    Msg::Welcome(vv) | Msg::Ack(vv) => {
+                    Msg::Welcome(vv) | Msg::Ack(vv) | Msg::Offer(vv) => {
                         for &s in vv.as_slice() {
+                            self.num(s);
+                        }
+                    }
+                    // Its length and what it holds, not its bytes: the core
+                    // encodes keys in its hash maps' order, which differs
+                    // between processes.
+                    Msg::Snapshot(snap) => {
+                        self.num(snap.bytes.len() as u64);
+                        for &s in &snap.seen {
                             self.num(s);
                         }
                     }
@@ -92,6 +101,7 @@ impl History {
             Event::RelayTick { link, epoch } => self.fold(8, &[*link as u64, *epoch]),
             Event::Retry { link, epoch } => self.fold(9, &[*link as u64, *epoch]),
             Event::Sync { region, life } => self.fold(10, &[*region as u64, *life]),
+            Event::Maintain { region, life } => self.fold(14, &[*region as u64, *life]),
             Event::Fault(step) => {
                 let (tag, a, b, c) = match step.action {
                     Action::Cut { from, to } => (0, from as u64, to as u64, 0),
@@ -103,6 +113,8 @@ impl History {
                     Action::Crash { region, power } => (4, region as u64, power as u64, 0),
                     Action::Restart { region } => (5, region as u64, 0, 0),
                     Action::Clock { region, delta_ms } => (6, region as u64, delta_ms as u64, 0),
+                    Action::LongDown { region } => (7, region as u64, 0, 0),
+                    Action::LongUp { region } => (8, region as u64, 0, 0),
                 };
                 self.fold(11, &[tag, a, b, c]);
             }

@@ -23,7 +23,8 @@
 //!   task per connection that applies, holds ops whose clock is too far
 //!   ahead, and acknowledges after batches and whenever its version vector
 //!   moved;
-//! - `crash`: faults applied, crash and restart from the log;
+//! - `crash`: faults applied, crash and restart from the snapshot and log;
+//! - [`snap`]: snapshots, log truncation and the full state transfer;
 //! - [`net`], [`disk`], [`faults`], [`workload`]: the models;
 //! - `check` and `reference`: the checkers; `reference` also states what
 //!   every key must read from the history alone, and `read` what a client
@@ -54,6 +55,7 @@ mod repl;
 mod rng;
 mod rtt;
 pub mod shrink;
+pub mod snap;
 mod stats;
 pub mod workload;
 mod world;

@@ -93,6 +93,9 @@ pub struct Inbox {
     /// Since when the op at the front of `current` has been held for its
     /// clock (across retries).
     pub held_since_ms: Option<u64>,
+    /// It accepted a snapshot offer and waits for the snapshot: its region
+    /// is installing, and refuses other offers.
+    pub accepted: bool,
 }
 
 impl Inbox {
@@ -108,6 +111,7 @@ impl Inbox {
             state: InboxState::Idle,
             tick: false,
             held_since_ms: None,
+            accepted: false,
         }
     }
 
@@ -115,6 +119,26 @@ impl Inbox {
     pub fn is_idle(&self) -> bool {
         self.state == InboxState::Idle && self.queue.is_empty() && self.current.is_empty()
     }
+}
+
+/// The dialer's state transfer on its connection (see `crate::snap`):
+/// between the `Welcome` and the streaming of batches when its log no
+/// longer holds what the peer lacks.
+#[derive(Clone, Debug)]
+pub enum Transfer {
+    /// `SnapshotOffer` sent; waiting for `SnapshotAccept`.
+    Offered,
+    /// Accepted; the snapshot is encoded and waits until the log is synced
+    /// up to `lsn` (nothing not synced leaves a region).
+    Syncing {
+        bytes: bytes::Bytes,
+        vv: VersionVector,
+        seen: Vec<u64>,
+        lsn: u64,
+    },
+    /// Sent; waiting for the `Ack` of an installed state (a version vector
+    /// covering `vv`), then streaming resumes after `lsn`.
+    Sent { vv: VersionVector, lsn: u64 },
 }
 
 /// A directed link and its current connection.
@@ -136,6 +160,8 @@ pub struct Link {
     pub relay_tick: bool,
     /// `Broken::ResumeSkipsOne`: the next batch leaves out its first op.
     pub skip_next: bool,
+    /// A state transfer under way on connection `epoch`.
+    pub transfer: Option<Transfer>,
     /// The acceptor's side of connection `epoch`.
     pub inbox: Option<Inbox>,
     /// Acceptor sides of closed connections still finishing a held batch.
@@ -158,6 +184,7 @@ impl Link {
             connects_seen: 0,
             relay_tick: false,
             skip_next: false,
+            transfer: None,
             inbox: None,
             stale: Vec::new(),
         }
@@ -174,6 +201,7 @@ impl Link {
         self.connects_seen = 0;
         self.relay_tick = false;
         self.skip_next = false;
+        self.transfer = None;
     }
 
     /// The session ended: how long the dialer sleeps before dialing again,

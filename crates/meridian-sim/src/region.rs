@@ -15,10 +15,21 @@ pub struct Region {
     pub offset_ms: i64,
     /// The offset it returns to when no clock fault holds it.
     pub ntp_offset_ms: i64,
-    /// Per origin, the highest sequence number in this region's log, kept
-    /// by the simulator from the records it appends (not from the core's
-    /// version vector), for the causality checks.
+    /// Per origin, the highest sequence number this region holds (in its
+    /// log, or in a snapshot it installed), kept by the simulator from the
+    /// records it appends and the snapshots it installs (not from the
+    /// core's version vector), for the causality checks.
     pub seen: Vec<u64>,
+    /// Per peer, when a message from it last arrived here (see
+    /// `World::heard_ms`): a peer silent for longer than the retention is
+    /// left behind.
+    pub heard_ms: Vec<u64>,
+    /// Down in a long-down episode: other crash episodes' restarts leave it
+    /// down.
+    pub held_down: bool,
+    /// When it last started (the memory check counts the age of records
+    /// it held before from then).
+    pub started_ms: u64,
     /// Client pipelines waiting for their log records to be written:
     /// (last LSN, dots), in LSN order.
     pub replies: Vec<(u64, Vec<Dot>)>,
@@ -29,15 +40,18 @@ pub struct Region {
 }
 
 impl Region {
-    pub fn new(regions: &Regions, id: usize, ntp_offset_ms: i64) -> Region {
+    pub fn new(regions: &Regions, id: usize, ntp_offset_ms: i64, start_ms: u64) -> Region {
         Region {
             node: Node::new(regions.clone(), RegionId(id as u16)),
-            disk: Disk::default(),
+            disk: Disk::new(regions.len()),
             up: true,
             life: 0,
             offset_ms: ntp_offset_ms,
             ntp_offset_ms,
             seen: vec![0; regions.len()],
+            heard_ms: vec![start_ms; regions.len()],
+            held_down: false,
+            started_ms: start_ms,
             replies: Vec::new(),
             next_write_us: 0,
             next_sweep_ms: 0,

@@ -6,7 +6,7 @@ use crate::config::{Broken, FaultKind};
 use crate::error::Violation;
 use crate::events::{Event, LinkId, Msg};
 use crate::link::{
-    Conn, Inbox, InboxState, CLOCK_AHEAD_RETRY_MS, FIRST_LSN, HANDSHAKE_TIMEOUT_MS,
+    region, Conn, Inbox, InboxState, CLOCK_AHEAD_RETRY_MS, HANDSHAKE_TIMEOUT_MS,
     LINK_SILENCE_MAX_MS, RELAY_SCAN_INTERVAL_MS, SCAN_RECORDS_MAX,
 };
 use crate::net::Parked;
@@ -26,6 +26,7 @@ impl World {
         l.epoch += 1;
         l.live = true;
         l.conn = Conn::Dialing;
+        l.transfer = None;
         let epoch = l.epoch;
         self.net.reset_order(id);
         self.send(id, Msg::Hello);
@@ -60,6 +61,7 @@ impl World {
         l.conn = Conn::Down;
         l.live = false;
         l.relay_tick = false;
+        l.transfer = None;
         let sleep = l.next_backoff_ms();
         self.queue
             .push(self.now_ms + sleep, Event::Dial { link: id });
@@ -95,6 +97,13 @@ impl World {
     /// Puts `msg` on connection `epoch` of `id`: maybe lost (the connection
     /// resets), maybe duplicated or held back.
     pub(crate) fn send(&mut self, id: LinkId, msg: Msg) {
+        self.send_after(id, msg, 0);
+    }
+
+    /// As [`World::send`], for a message that takes `transfer_ms` to put
+    /// on the wire (a snapshot): it arrives that much later, and so does
+    /// everything sent after it on its connection.
+    pub(crate) fn send_after(&mut self, id: LinkId, msg: Msg, transfer_ms: u64) {
         self.stats.messages_sent += 1;
         let l = self.link_ref(id);
         if !l.live {
@@ -138,7 +147,7 @@ impl World {
         }
         let at = self
             .net
-            .arrival_ms(self.now_ms, id, forward, (a, b), held_ms);
+            .arrival_ms(self.now_ms + transfer_ms, id, forward, (a, b), held_ms);
         self.deliver_at(at, id, epoch, msg);
     }
 
@@ -192,11 +201,15 @@ impl World {
             self.close(id, Some(notice));
             return Ok(());
         }
+        self.rs[b].heard_ms[a] = self.now_ms;
         match msg {
             Msg::Hello => self.send(id, Msg::Challenge),
             Msg::Challenge => self.send(id, Msg::Auth),
             Msg::Auth => self.on_auth(id, epoch),
             Msg::Welcome(vv) => self.on_welcome(id, vv),
+            Msg::Offer(vv) => self.on_offer(id, epoch, vv),
+            Msg::Accept => self.on_accept(id),
+            Msg::Snapshot(snap) => self.on_snapshot(id, epoch, *snap)?,
             Msg::Batch(ops) => {
                 if let Some(inbox) = self.link(id).inbox.as_mut() {
                     inbox.queue.push_back(ops);
@@ -213,7 +226,8 @@ impl World {
                 // every region has seen.
                 let peer = self.rs[to].node.me();
                 self.rs[from].node.peer_seen(peer, &vv);
-                self.link(id).out.on_ack(vv);
+                self.link(id).out.on_ack(vv.clone());
+                self.transfer_acked(id, &vv);
                 self.pump(id);
             }
         }
@@ -254,20 +268,31 @@ impl World {
         self.start_ack_tick(id);
     }
 
+    /// The dialer is welcomed with the peer's version vector: it streams
+    /// from its log if the log holds its own ops the peer lacks, else it
+    /// offers a snapshot (see [`crate::snap`]).
     fn on_welcome(&mut self, id: LinkId, vv: meridian_core::VersionVector) {
         let now = self.now_ms;
         let skip = self.broken(Broken::ResumeSkipsOne);
+        let from = self.link_ref(id).from;
+        let disk = &self.rs[from].disk;
+        let serves = disk.base.serves(region(from), &vv) || self.broken(Broken::ServeTruncated);
+        let first = disk.first_lsn();
         let l = self.link(id);
         if l.conn != Conn::Dialing {
             return;
         }
-        l.out.on_welcome(vv, FIRST_LSN);
+        l.out.on_welcome(vv, first);
         l.conn = Conn::Up;
         l.up_ms = now;
         l.connects += 1;
         l.skip_next = skip && l.connects > 1;
         l.relay_tick = false;
         self.stats.connects += 1;
+        if !serves {
+            self.offer(id);
+            return;
+        }
         self.pump(id);
         self.start_relay_ticks(id);
     }
@@ -278,19 +303,31 @@ impl World {
     /// synced ops: one the origin could lose in a power loss must never
     /// reach a peer (it would reuse its sequence number).
     pub(crate) fn pump(&mut self, id: LinkId) {
-        let ship_unsynced = self.broken(Broken::ShipUnsynced);
-        let l = self.links[id].as_mut().expect("no link to self");
-        if l.conn != Conn::Up {
+        if self.link_ref(id).conn != Conn::Up || self.pump_transfer(id) {
             return;
         }
+        let ship_unsynced = self.broken(Broken::ShipUnsynced);
+        let l = self.links[id].as_mut().expect("no link to self");
         let disk = &self.rs[l.from].disk;
+        if l.out.next_lsn() < disk.first_lsn() && !disk.base.serves(region(l.from), l.out.peer_vv())
+        {
+            // The log was truncated under the link past our ops the peer
+            // lacks (only a broken policy does that to a peer that is
+            // heard from): end the session; the next one offers a
+            // snapshot, as `dial::read_synced` does.
+            self.close(id, Some(self.now_ms));
+            return;
+        }
         let synced = match ship_unsynced {
             true => disk.written_lsn(),
             false => disk.synced_lsn(),
         };
+        // Records below the first held were dropped: every peer that is
+        // not left behind had acknowledged them (see `crate::snap`).
+        let first = disk.first_lsn();
         let mut batches = Vec::new();
         while l.out.can_send() && l.out.next_lsn() <= synced {
-            let start = l.out.next_lsn();
+            let start = l.out.next_lsn().max(first);
             let end = synced.min(start + SCAN_RECORDS_MAX as u64 - 1);
             let mut batch: Vec<Op> = Vec::new();
             let mut max_seq = 0;
@@ -327,11 +364,23 @@ impl World {
         let from = l.from;
         let old_enough_ms = self.rs[from].clock_ms(now).saturating_sub(RELAY_AFTER_MS);
         let l = self.links[id].as_mut().expect("no link to self");
+        if l.transfer.is_some() {
+            // Relays start with the stream, after the transfer.
+            l.relay_tick = false;
+            return;
+        }
         let disk = &self.rs[from].disk;
         let synced = disk.synced_lsn();
+        let first = disk.first_lsn();
         let mut batches = Vec::new();
         while l.out.relay_next_lsn() <= synced {
-            let start = l.out.relay_next_lsn();
+            let start = l.out.relay_next_lsn().max(first);
+            if start > synced {
+                // Everything left to scan was dropped (acknowledged by
+                // every peer not left behind).
+                l.out.on_relay_scanned(synced, false);
+                break;
+            }
             let end = synced.min(start + SCAN_RECORDS_MAX as u64 - 1);
             let mut batch = Vec::new();
             let mut last = None;
@@ -548,7 +597,7 @@ impl World {
     }
 
     /// Starts an ack on the inbox in its link.
-    fn begin_ack(&mut self, id: LinkId, epoch: u64) {
+    pub(crate) fn begin_ack(&mut self, id: LinkId, epoch: u64) {
         if let Some(mut inbox) = self.link(id).take_inbox(epoch) {
             self.ack_inbox(id, &mut inbox);
             self.link(id).put_inbox(inbox);

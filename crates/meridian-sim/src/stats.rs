@@ -80,10 +80,36 @@ pub struct Stats {
     pub clock_holds: u64,
     /// Most ops one region held for their causes at once.
     pub pending_max: usize,
-    /// Longest time from a heal to the quiescent point, over rounds, in ms.
+    /// Longest time from a heal to the quiescent point, over rounds
+    /// without a long-down episode, in ms.
     pub settle_ms_max: u64,
-    /// The liveness bound of the last round, in ms.
+    /// The liveness bound of those rounds, in ms (the largest, over runs).
     pub liveness_bound_ms: u64,
+    /// The same for rounds with a long-down episode (state transfers).
+    pub long_settle_ms_max: u64,
+    pub long_bound_ms: u64,
+    /// Snapshots that became durable (periodic ones and those written
+    /// after an install).
+    pub snapshots_written: u64,
+    /// Log records dropped behind snapshots.
+    pub records_truncated: u64,
+    /// Most records one region's log held at a quiescent point.
+    pub log_records_max: u64,
+    /// State transfers offered by senders whose logs no longer held what
+    /// the peer lacked.
+    pub snapshot_offers: u64,
+    /// Snapshots sent after an accepted offer, their bytes and the largest.
+    pub snapshots_sent: u64,
+    pub snapshot_bytes_sent: u64,
+    pub snapshot_bytes_max: u64,
+    /// Snapshots installed, the ops they brought and the receiver's own
+    /// ops re-applied on top.
+    pub snapshot_installs: u64,
+    pub ops_brought: u64,
+    pub ops_reapplied: u64,
+    /// Offers refused (another transfer under way, or the offer lacked an
+    /// op the receiver holds only in its state) and installs that failed.
+    pub snapshot_refusals: u64,
     pub faults: FaultCounts,
 }
 
@@ -109,6 +135,19 @@ impl Stats {
         self.pending_max = self.pending_max.max(o.pending_max);
         self.settle_ms_max = self.settle_ms_max.max(o.settle_ms_max);
         self.liveness_bound_ms = self.liveness_bound_ms.max(o.liveness_bound_ms);
+        self.long_settle_ms_max = self.long_settle_ms_max.max(o.long_settle_ms_max);
+        self.long_bound_ms = self.long_bound_ms.max(o.long_bound_ms);
+        self.snapshots_written += o.snapshots_written;
+        self.records_truncated += o.records_truncated;
+        self.log_records_max = self.log_records_max.max(o.log_records_max);
+        self.snapshot_offers += o.snapshot_offers;
+        self.snapshots_sent += o.snapshots_sent;
+        self.snapshot_bytes_sent += o.snapshot_bytes_sent;
+        self.snapshot_bytes_max = self.snapshot_bytes_max.max(o.snapshot_bytes_max);
+        self.snapshot_installs += o.snapshot_installs;
+        self.ops_brought += o.ops_brought;
+        self.ops_reapplied += o.ops_reapplied;
+        self.snapshot_refusals += o.snapshot_refusals;
         self.faults += &o.faults;
     }
 }

@@ -71,6 +71,19 @@ pub struct World {
     pub(crate) max_hlc_ms: u64,
     /// With `Broken::DropOneOp`: the (receiver, op) dropped forever.
     pub(crate) dropped: Option<(usize, Dot)>,
+    /// How long a region keeps records for a silent peer
+    /// ([`SimConfig::retention_ms`]).
+    pub(crate) retention_ms: u64,
+    /// The current round has a long-down episode: its liveness bound
+    /// allows for state transfers.
+    pub(crate) long_down_round: bool,
+    /// How long after the heal of the current round its settling started
+    /// counting ([`World::settle_from_ms`]): receivers' clocks catching up
+    /// with the most future HLC, or messages slowed by a spike arriving.
+    pub(crate) settle_wait_ms: u64,
+    /// The largest clock error (either sign) any region had in the current
+    /// round, in ms.
+    pub(crate) clock_error_max_ms: u64,
 }
 
 impl World {
@@ -98,7 +111,7 @@ impl World {
                 } else {
                     0
                 };
-                Region::new(&regions, i, ntp)
+                Region::new(&regions, i, ntp, START_MS)
             })
             .collect();
         let delay = one_way_delays(&regions, cfg);
@@ -135,12 +148,22 @@ impl World {
             phase: Phase::Done,
             max_hlc_ms: 0,
             dropped: None,
+            retention_ms: cfg.retention_ms(),
+            long_down_round: false,
+            settle_wait_ms: 0,
+            clock_error_max_ms: 0,
             regions,
         };
         for id in 0..world.links.len() {
             if world.links[id].is_some() {
                 world.queue.push(START_MS, Event::Dial { link: id });
             }
+        }
+        for r in 0..n {
+            world.queue.push(
+                START_MS + crate::snap::MAINTAIN_INTERVAL_MS,
+                Event::Maintain { region: r, life: 0 },
+            );
         }
         world.begin_round();
         Ok(world)
@@ -288,6 +311,10 @@ impl World {
             }
             Event::Retry { link, epoch } => self.on_retry(link, epoch),
             Event::Sync { region, life } => self.on_sync(region, life),
+            Event::Maintain { region, life } => {
+                self.on_maintain(region, life);
+                Ok(())
+            }
             Event::Fault(step) => self.on_fault(step.action),
             Event::Heal => self.on_heal(),
             Event::Deadline { round } => match self.phase {
@@ -309,12 +336,27 @@ impl World {
 
     /// Starts round `self.round`: plans its faults and schedules its writes.
     fn begin_round(&mut self) {
-        let len_ms = self.cfg.duration_ms / self.cfg.rounds as u64;
+        let len_ms = self.cfg.round_ms();
         let start_ms = self.now_ms;
-        let end_ms = start_ms + len_ms;
-        self.phase = Phase::Writing { end_ms };
         let n = self.n();
-        let plan = faults::plan(&mut self.fault_rng, self.cfg.faults, n, start_ms, len_ms);
+        let plan = faults::plan(
+            &mut self.fault_rng,
+            self.cfg.faults,
+            n,
+            start_ms,
+            len_ms,
+            self.retention_ms,
+        );
+        let end_ms = plan.end_ms;
+        self.phase = Phase::Writing { end_ms };
+        self.settle_wait_ms = 0;
+        self.clock_error_max_ms = self
+            .rs
+            .iter()
+            .map(|r| r.offset_ms.unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        self.long_down_round = plan.episodes.contains(&FaultKind::LongDown);
         for k in plan.episodes {
             if !matches!(k, FaultKind::Crash | FaultKind::PowerLoss) {
                 self.stats.faults.add(k, 1);
@@ -360,13 +402,19 @@ impl World {
         for r in 0..self.n() {
             let region = &mut self.rs[r];
             region.offset_ms = region.ntp_offset_ms;
+            region.held_down = false;
             if !region.up {
                 self.restart(r)?;
             }
         }
         let heal_ms = self.settle_from_ms();
+        self.settle_wait_ms = heal_ms - self.now_ms;
         let bound = self.liveness_bound_ms();
-        self.stats.liveness_bound_ms = bound;
+        let stat = match self.long_down_round {
+            true => &mut self.stats.long_bound_ms,
+            false => &mut self.stats.liveness_bound_ms,
+        };
+        *stat = (*stat).max(bound);
         let deadline_ms = heal_ms + bound;
         self.phase = Phase::Settling {
             heal_ms,
@@ -381,12 +429,18 @@ impl World {
     /// finish.
     fn quiescent_point(&mut self) -> Result<(), Violation> {
         let settled_in = self.now_ms.saturating_sub(self.heal_ms());
-        self.stats.settle_ms_max = self.stats.settle_ms_max.max(settled_in);
+        let stat = match self.long_down_round {
+            true => &mut self.stats.long_settle_ms_max,
+            false => &mut self.stats.settle_ms_max,
+        };
+        *stat = (*stat).max(settled_in);
         let line = self
             .history
             .tracing()
             .then(|| format!("round {} settled in {settled_in} ms: checks", self.round));
         self.history.note(&[self.round as u64, settled_in], line);
+        let longest = self.rs.iter().map(|r| r.disk.len() as u64).max();
+        self.stats.log_records_max = self.stats.log_records_max.max(longest.unwrap_or(0));
         self.check_quiescent()?;
         self.round += 1;
         if self.round == self.cfg.rounds {
@@ -418,8 +472,9 @@ impl World {
                 l.conn == Conn::Up
                     && l.live
                     && l.out.in_flight() == 0
-                    && l.inbox.as_ref().is_some_and(|i| i.is_idle())
+                    && l.inbox.as_ref().is_some_and(|i| i.is_idle() && !i.accepted)
                     && l.stale.is_empty()
+                    && l.transfer.is_none()
             })
     }
 
@@ -427,7 +482,7 @@ impl World {
     /// op's clock is so far ahead that receivers hold it until their clocks
     /// catch up, or if messages slowed by a delay spike are still on their
     /// way.
-    fn settle_from_ms(&self) -> u64 {
+    pub(crate) fn settle_from_ms(&self) -> u64 {
         let clock_ms = self
             .max_hlc_ms
             .saturating_sub(meridian_core::hlc::CLOCK_AHEAD_MS_MAX)
@@ -435,32 +490,36 @@ impl World {
         self.now_ms.max(clock_ms).max(self.net.spiked_until_ms())
     }
 
-    /// The liveness bound: see docs/testing.md. After healing, a dialer
-    /// may learn of a dead connection only at its next heartbeat, then
-    /// sleep its longest backoff, its handshake (two round trips) may
-    /// have been timed out just before the heal and be redone, and its
-    /// first batch and the ack take one more round trip; an op held for
-    /// its clock is retried every `CLOCK_AHEAD_RETRY_MS`; acks may wait
-    /// one ack tick; the Welcome and the ack may each wait for the log to
-    /// be synced (the fsync under way and the next: two fsyncs each).
+    /// The liveness bound of the current round: see
+    /// `base_liveness_bound_ms`, plus, in a round with a long-down
+    /// episode, time for state transfers: offer, accept, the snapshot and
+    /// the ack after its install (four one-way delays, the sender's wait
+    /// for its log to be synced, the bytes at the transfer bandwidth, the
+    /// largest snapshot any region last wrote doubled for what the state
+    /// may have grown since), and a peer refused meanwhile (its offer came
+    /// while another was installing, or lacked what that install brought)
+    /// redialling after its longest backoff and handshaking again (four
+    /// delays): twice, as a second transfer may follow the first.
     pub fn liveness_bound_ms(&self) -> u64 {
-        use crate::link::{
-            ACK_CHECK_INTERVAL_MS, CLOCK_AHEAD_RETRY_MS, HEARTBEAT_INTERVAL_MS,
-            RECONNECT_DELAY_MAX_MS,
-        };
-        let reorder = if self.cfg.faults.has(FaultKind::Reorder) {
-            self.cfg.reorder_delay_ms_max
-        } else {
-            0
-        };
-        let delay = self.net.max_base_ms() + self.cfg.jitter_ms + reorder;
-        HEARTBEAT_INTERVAL_MS
+        let base = base_liveness_bound_ms(&self.cfg, self.net.max_base_ms());
+        if !self.long_down_round {
+            return base;
+        }
+        use crate::link::RECONNECT_DELAY_MAX_MS;
+        let delay = self.net.max_base_ms() + self.cfg.jitter_ms + self.cfg.reorder_delay_ms_max;
+        let bytes = self
+            .rs
+            .iter()
+            .filter_map(|r| r.disk.pending.as_ref().or(r.disk.snapshot.as_ref()))
+            .map(|s| s.bytes.len() as u64)
+            .max()
+            .unwrap_or(0);
+        let transfer = 4 * delay
+            + 2 * crate::disk::FSYNC_MS_MAX
+            + crate::snap::transfer_ms(2 * bytes)
             + RECONNECT_DELAY_MAX_MS
-            + 6 * delay
-            + CLOCK_AHEAD_RETRY_MS
-            + 2 * ACK_CHECK_INTERVAL_MS
-            + 4 * crate::disk::FSYNC_MS_MAX
-            + LIVENESS_SLACK_MS
+            + 4 * delay;
+        base + 2 * transfer
     }
 
     /// A liveness violation describing what is still missing.
@@ -541,6 +600,10 @@ impl World {
                     }
                     Msg::Welcome(vv) => format!("Welcome{vv:?}"),
                     Msg::Ack(vv) => format!("Ack{vv:?}"),
+                    Msg::Offer(vv) => format!("SnapshotOffer{vv:?}"),
+                    Msg::Snapshot(s) => {
+                        format!("Snapshot of {} bytes holding {:?}", s.bytes.len(), s.seen)
+                    }
                     other => format!("{other:?}"),
                 };
                 format!("deliver {} #{epoch} {what}", link(*id))
@@ -557,6 +620,7 @@ impl World {
             Event::RelayTick { link: id, epoch } => format!("relay tick {} #{epoch}", link(*id)),
             Event::Retry { link: id, epoch } => format!("retry held op {} #{epoch}", link(*id)),
             Event::Sync { region, .. } => format!("sync {}", self.name(*region)),
+            Event::Maintain { region, .. } => format!("maintain {}", self.name(*region)),
             Event::Fault(step) => format!("fault {:?}", step.action),
             Event::Heal => format!("heal: round {} settles", self.round),
             Event::Deadline { round } => format!("liveness deadline of round {round}"),
@@ -578,6 +642,35 @@ pub(crate) struct SyncWait {
 /// out: a retried handshake's own jitter, and an ack tick of a batch that
 /// arrived just after the previous one.
 pub const LIVENESS_SLACK_MS: u64 = 200;
+
+/// The liveness bound of a round without state transfers, with
+/// `max_one_way_ms` the slowest one-way delay of the world: see
+/// docs/testing.md. After healing, a dialer may learn of a dead connection
+/// only at its next heartbeat, then sleep its longest backoff, its
+/// handshake (two round trips) may have been timed out just before the
+/// heal and be redone, and its first batch and the ack take one more round
+/// trip; an op held for its clock is retried every `CLOCK_AHEAD_RETRY_MS`;
+/// acks may wait one ack tick; the Welcome and the ack may each wait for
+/// the log to be synced (the fsync under way and the next: two fsyncs
+/// each).
+pub(crate) fn base_liveness_bound_ms(cfg: &SimConfig, max_one_way_ms: u64) -> u64 {
+    use crate::link::{
+        ACK_CHECK_INTERVAL_MS, CLOCK_AHEAD_RETRY_MS, HEARTBEAT_INTERVAL_MS, RECONNECT_DELAY_MAX_MS,
+    };
+    let reorder = if cfg.faults.has(FaultKind::Reorder) {
+        cfg.reorder_delay_ms_max
+    } else {
+        0
+    };
+    let delay = max_one_way_ms + cfg.jitter_ms + reorder;
+    HEARTBEAT_INTERVAL_MS
+        + RECONNECT_DELAY_MAX_MS
+        + 6 * delay
+        + CLOCK_AHEAD_RETRY_MS
+        + 2 * ACK_CHECK_INTERVAL_MS
+        + 4 * crate::disk::FSYNC_MS_MAX
+        + LIVENESS_SLACK_MS
+}
 
 /// One-way delays per ordered pair, index `a * n + b`.
 fn one_way_delays(regions: &Regions, cfg: &SimConfig) -> Vec<u64> {

@@ -117,3 +117,50 @@ fn shipping_unsynced_records_is_caught_under_power_loss() {
     assert!(f.replay.contains("ShipUnsynced"), "{f}");
     assert_rule(&f, &["seq-reuse"]);
 }
+
+/// A world whose only fault is a region down far longer than its peers
+/// keep their logs: every round it returns to peers that truncated what it
+/// lacks, and catches up by a state transfer.
+fn long_down() -> SimConfig {
+    SimConfig {
+        faults: Faults::NONE.with(FaultKind::LongDown),
+        ..SimConfig::small()
+    }
+}
+
+#[test]
+fn an_install_that_drops_its_own_log_is_caught() {
+    // The returning region takes the peer's state instead of re-applying
+    // its own log on top: its own ops that no peer had received when it
+    // went down are lost. The install check sees its version vector fall
+    // short of what it held and the snapshot brought.
+    let f = first_failure(Broken::InstallWithoutReplay, long_down());
+    assert_rule(&f, &["durability"]);
+    assert!(f.to_string().contains("installed"), "{f}");
+}
+
+#[test]
+fn serving_from_a_truncated_log_is_caught() {
+    // Streaming from the first record still held skips what the peer
+    // lacks: its later ops wait for those forever.
+    let f = first_failure(Broken::ServeTruncated, long_down());
+    assert_rule(&f, &["liveness"]);
+}
+
+#[test]
+fn truncating_what_peers_lack_is_caught() {
+    // Dropping the log behind every snapshot, acknowledged or not: a link
+    // that reconnects after a partition finds its log lacking what the
+    // peer lacks and offers a snapshot, which the peer refuses when it
+    // dropped its own unshipped ops too, and the world never settles.
+    let f = first_failure(Broken::TruncateUnacked, SimConfig::small());
+    assert_rule(&f, &["liveness", "convergence", "delivery"]);
+}
+
+#[test]
+fn waiting_for_a_peer_left_behind_is_caught() {
+    // Nothing breaks but memory: the log grows for as long as the peer is
+    // away (it is served from the log when it returns).
+    let f = first_failure(Broken::NeverLeaveBehind, long_down());
+    assert_rule(&f, &["memory"]);
+}

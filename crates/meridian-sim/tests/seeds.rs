@@ -41,12 +41,21 @@ fn small_worlds_pass_under_mixed_faults() {
     assert!(t.duplicates_delivered > 0, "{t:?}");
     assert!(t.writes > SMALL_SEEDS * 200, "{t:?}");
     assert!(t.settle_ms_max <= t.liveness_bound_ms, "{t:?}");
+    // Logs are snapshotted and truncated in every seed; long-downs end in
+    // state transfers.
+    assert!(t.snapshots_written > SMALL_SEEDS * 10, "{t:?}");
+    assert!(t.records_truncated > t.writes, "{t:?}");
+    assert!(t.snapshot_installs > 0, "{t:?}");
 }
 
 #[test]
 fn seven_regions_with_measured_latencies_pass() {
     let t = sweep(&SimConfig::default(), 0..SEVEN_SEEDS);
     assert!(t.faults.total() > SEVEN_SEEDS * 5, "{t:?}");
+    // Seed 1 has a long-down: a returning region among seven catches up
+    // by a state transfer.
+    assert!(t.faults.get(FaultKind::LongDown) > 0, "{t:?}");
+    assert!(t.snapshot_installs > 0, "{t:?}");
 }
 
 #[test]
@@ -84,6 +93,8 @@ fn power_loss_is_safe_under_fsync_always() {
     };
     let t = sweep(&cfg, 0..40);
     assert!(t.faults.get(FaultKind::PowerLoss) > 0, "{t:?}");
+    // Long-downs among them: state transfers under power loss too.
+    assert!(t.snapshot_installs > 0, "{t:?}");
 }
 
 #[test]
