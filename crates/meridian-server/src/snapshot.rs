@@ -354,21 +354,9 @@ fn ms(d: Duration) -> f64 {
 pub async fn take(shared: &Arc<Shared>) -> anyhow::Result<Taken> {
     let _file = shared.snapshots.file.clone().lock_owned().await;
     let sh = shared.clone();
-    let (node, lsn, vv, pause) = tokio::task::spawn_blocking(move || {
-        let hint = sh.snapshots.state.lock().file_bytes as usize;
-        let node = sh.node.lock();
-        let locked = Instant::now();
-        // Appends happen under the state lock: this is exactly the last
-        // record the state reflects, and the log's segment ends there.
-        let lsn = sh.log.end_segment();
-        let mut out = Vec::with_capacity(hint + hint / 8);
-        node.encode_snapshot(&mut out);
-        let vv = node.vv().clone();
-        drop(node);
-        (out, lsn, vv, locked.elapsed())
-    })
-    .await
-    .context("snapshot encoding task")?;
+    let (node, lsn, vv, pause) = tokio::task::spawn_blocking(move || encode(&sh, true))
+        .await
+        .context("snapshot encoding task")?;
     if shared.peers.is_empty() {
         // Nothing is shipped, so nothing waits for fsyncs (under `no` the
         // log never fsyncs): written is enough not to lose positions in a
@@ -555,14 +543,22 @@ pub async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// A snapshot of this region's state for a peer: the bytes, the log
-/// position it covers, its version vector, and how long the state lock
-/// was held. Runs on a blocking thread.
-pub fn encode_for_peer(shared: &Shared) -> (Vec<u8>, u64, VersionVector, Duration) {
+/// A snapshot of this region's state: the bytes, the log position it
+/// covers, its version vector, and how long the state lock was held.
+/// `end_segment`: the log's segment ends at that position (a snapshot
+/// file, which the log may be cut behind); a peer's copy does not need
+/// it. Runs on a blocking thread.
+pub fn encode(shared: &Shared, end_segment: bool) -> (Vec<u8>, u64, VersionVector, Duration) {
     let hint = shared.snapshots.state.lock().file_bytes as usize;
     let node = shared.node.lock();
     let locked = Instant::now();
-    let lsn = shared.log.last_lsn();
+    // Appends happen under the state lock: this is exactly the last
+    // record the state reflects.
+    let lsn = if end_segment {
+        shared.log.end_segment()
+    } else {
+        shared.log.last_lsn()
+    };
     let mut out = Vec::with_capacity(hint + hint / 8);
     node.encode_snapshot(&mut out);
     let vv = node.vv().clone();

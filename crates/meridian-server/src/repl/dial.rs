@@ -150,6 +150,16 @@ async fn read_within(
     Ok(msg)
 }
 
+/// The peer refused our snapshot offer (or the snapshot): counted, and
+/// the session ends with the reason.
+fn offer_refused(shared: &Shared, reason: &str) -> anyhow::Error {
+    shared
+        .snapshots
+        .offers_refused
+        .fetch_add(1, Ordering::Relaxed);
+    anyhow!("refused by peer: state transfer: {reason}")
+}
+
 /// The full state transfer (see `crate::snapshot`): offers the peer a
 /// snapshot, and once it accepts, encodes this region's state, sends it,
 /// and waits until the peer has installed it. Afterwards the link streams
@@ -176,19 +186,13 @@ async fn transfer(
             Msg::SnapshotAccept => break,
             Msg::Heartbeat => {}
             Msg::Ack { vv } => on_ack(shared, peer, link, vv),
-            Msg::Refused { reason } => {
-                shared
-                    .snapshots
-                    .offers_refused
-                    .fetch_add(1, Ordering::Relaxed);
-                bail!("refused by peer: state transfer: {reason}");
-            }
+            Msg::Refused { reason } => return Err(offer_refused(shared, &reason)),
             other => bail!("unexpected message on link: {}", super::kind(&other)),
         }
     }
     // Encoding holds the state lock; keep the link alive meanwhile.
     let sh = shared.clone();
-    let mut encode = tokio::task::spawn_blocking(move || crate::snapshot::encode_for_peer(&sh));
+    let mut encode = tokio::task::spawn_blocking(move || crate::snapshot::encode(&sh, false));
     let mut beat = tokio::time::interval(HEARTBEAT_INTERVAL);
     let (data, lsn, snap_vv, pause) = loop {
         tokio::select! {
@@ -250,13 +254,7 @@ async fn transfer(
                 }
             }
             Msg::Heartbeat => {}
-            Msg::Refused { reason } => {
-                shared
-                    .snapshots
-                    .offers_refused
-                    .fetch_add(1, Ordering::Relaxed);
-                bail!("refused by peer: state transfer: {reason}");
-            }
+            Msg::Refused { reason } => return Err(offer_refused(shared, &reason)),
             other => bail!("unexpected message on link: {}", super::kind(&other)),
         }
     };
