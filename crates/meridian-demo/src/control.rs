@@ -211,7 +211,7 @@ impl Control {
                 "{} did not answer within {REQUEST_TIMEOUT:?}",
                 self.names[i]
             ),
-            Ok(Ok(v)) => reply::lines(&v),
+            Ok(Ok(v)) => reply::reply_lines(&v),
             Ok(Err(e)) => match reply::error_line(&e) {
                 Some(l) => vec![l],
                 None => bail!("{}: {e}", self.names[i]),

@@ -42,6 +42,19 @@ pub fn lines(v: &Value) -> Vec<String> {
     }
 }
 
+/// The lines for a whole reply: as [`lines`], except that a bulk string of
+/// several lines (INFO, CLIENT LIST, MERIDIAN.CONFLICTS' text) is printed
+/// as it is, one line per line, as `redis-cli` prints those replies.
+pub fn reply_lines(v: &Value) -> Vec<String> {
+    match v {
+        Value::BulkString(b) if b.contains(&b'\n') => String::from_utf8_lossy(b)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        _ => lines(v),
+    }
+}
+
 /// An error reply (`WRONGTYPE ...`) as `redis-cli` prints it, or `None`
 /// if `e` is not a reply from the server (a dropped connection, say).
 pub fn error_line(e: &redis::RedisError) -> Option<String> {
@@ -108,6 +121,10 @@ mod tests {
         assert_eq!(lines(&bulk("hola")), ["\"hola\""]);
         assert_eq!(lines(&bulk("a\"b\n\u{1}")), ["\"a\\\"b\\n\\x01\""]);
         assert_eq!(lines(&Value::Array(vec![])), ["(empty array)"]);
+        // A whole reply of several lines (INFO) is printed raw.
+        let info = bulk("# Server\r\nredis_version:7.2.0\r\n");
+        assert_eq!(reply_lines(&info), ["# Server", "redis_version:7.2.0"]);
+        assert_eq!(reply_lines(&bulk("hola")), ["\"hola\""]);
     }
 
     #[test]
