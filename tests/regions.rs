@@ -988,6 +988,29 @@ fn redis_client_basics() {
     );
     assert_eq!(s(&mut con, &["SET", "missing", "x", "XX"]), None);
     assert_eq!(i(&mut con, &["EXISTS", "missing"]), 0);
+    // SETNX, SETEX, PSETEX: the older spellings of SET NX / EX / PX.
+    assert_eq!(i(&mut con, &["SETNX", "k", "other"]), 0);
+    assert_eq!(i(&mut con, &["SETNX", "nx", "first"]), 1);
+    assert_eq!(s(&mut con, &["GET", "nx"]).as_deref(), Some("first"));
+    assert_eq!(
+        s(&mut con, &["SETEX", "ex", "100", "e"]).as_deref(),
+        Some("OK")
+    );
+    assert!((99..=100).contains(&i(&mut con, &["TTL", "ex"])));
+    assert_eq!(
+        s(&mut con, &["PSETEX", "px", "100000", "p"]).as_deref(),
+        Some("OK")
+    );
+    assert!((99_000..=100_000).contains(&i(&mut con, &["PTTL", "px"])));
+    assert_eq!(
+        e(&mut con, &["SETEX", "ex", "0", "e"]),
+        "ERR invalid expire time in 'setex' command"
+    );
+    assert_eq!(
+        e(&mut con, &["PSETEX", "ex", "x", "e"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(i(&mut con, &["DEL", "nx", "ex", "px"]), 3);
     assert_eq!(
         s(&mut con, &["SET", "k", "v3", "XX"]).as_deref(),
         Some("OK")

@@ -157,6 +157,45 @@ fn expire_at(now_ms: u64, unit: &[u8], n: i64) -> Option<u64> {
     }
 }
 
+/// SETNX key value: SET key value NX, replying 1 if it set the key, else 0.
+pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    check_sizes(&args[1], &args[2])?;
+    if ctx.node.exists(&args[1], ctx.now_ms) {
+        return Ok(Reply::integer(0));
+    }
+    ctx.write(
+        args[1].clone(),
+        Write::Set {
+            value: args[2].clone(),
+            expire_at_ms: None,
+        },
+    );
+    Ok(Reply::integer(1))
+}
+
+/// SETEX key seconds value and PSETEX key milliseconds value: SET with
+/// EX or PX.
+pub fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
+    let (unit, name): (&[u8], &str) = if args[0].eq_ignore_ascii_case(b"psetex") {
+        (b"PX", "psetex")
+    } else {
+        (b"EX", "setex")
+    };
+    check_sizes(&args[1], &args[3])?;
+    let n = meridian_resp::number::parse_i64(&args[2])
+        .ok_or_else(|| CommandError::new(meridian_resp::parse::NOT_AN_INTEGER))?;
+    let at = expire_at(ctx.now_ms, unit, n)
+        .ok_or_else(|| CommandError::new(format!("ERR invalid expire time in '{name}' command")))?;
+    ctx.write(
+        args[1].clone(),
+        Write::Set {
+            value: args[3].clone(),
+            expire_at_ms: Some(at),
+        },
+    );
+    Ok(Reply::ok())
+}
+
 pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     check_sizes(&args[1], &args[2])?;
     let old = string_value(ctx, &args[1])?;
