@@ -288,25 +288,15 @@ fn print_summary(cfg: &SimConfig, args: &SimArgs, t: &Totals, wall: Duration, cp
         ("most ops held for causes", s.pending_max.to_string()),
         (
             "slowest settle",
-            if s.liveness_bound_ms > 0 {
-                format!(
-                    "{} ms after healing (bound {} ms)",
-                    s.settle_ms_max, s.liveness_bound_ms
-                )
-            } else {
-                "every round had a long-down".to_string()
-            },
+            settle(
+                s.settle_ms_max,
+                s.liveness_bound_ms,
+                "every round had a long-down",
+            ),
         ),
         (
             "slowest after a long-down",
-            if s.long_bound_ms > 0 {
-                format!(
-                    "{} ms after healing (bound {} ms)",
-                    s.long_settle_ms_max, s.long_bound_ms
-                )
-            } else {
-                "no long-down".to_string()
-            },
+            settle(s.long_settle_ms_max, s.long_bound_ms, "no long-down"),
         ),
         (
             "snapshots written",
@@ -375,4 +365,13 @@ fn cpu_time() -> Option<Duration> {
     let stime: u64 = fields.get(12)?.parse().ok()?;
     // /proc reports in USER_HZ, which is 100 on Linux.
     Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// A settle time against its bound, or `none` if no round had a bound.
+fn settle(ms: u64, bound_ms: u64, none: &str) -> String {
+    if bound_ms > 0 {
+        format!("{ms} ms after healing (bound {bound_ms} ms)")
+    } else {
+        none.to_string()
+    }
 }
